@@ -1,0 +1,1 @@
+"""Codec: bytes to a typed :class:`TouchpointEvent` or a :class:`Rejection`."""
