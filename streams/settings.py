@@ -110,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Interface the HTTP collector binds to."),
     Setting("collector_port", "TOUCHPOINT_COLLECTOR_PORT", "8080",
             "Port of the HTTP collector (/v1/events, /v1/customers, /metrics).", _positive_int),
+    Setting("worker_url", "TOUCHPOINT_WORKER_URL", "http://127.0.0.1:6066",
+            "Base URL of a worker's web server, where the collector reads table state."),
     Setting("api_keys", "TOUCHPOINT_API_KEYS", "demo:demo-secret:web,app,store,call_centre",
             "Collector API keys: 'name:secret:chan1,chan2;name2:secret2:*'.", secret=True),
     Setting("rate_limit_per_minute", "TOUCHPOINT_RATE_LIMIT_PER_MINUTE", "60000",
@@ -152,6 +154,7 @@ class Settings:
     metrics_port: int = _field("metrics_port")
     collector_host: str = _field("collector_host")
     collector_port: int = _field("collector_port")
+    worker_url: str = _field("worker_url")
     api_keys: str = _field("api_keys")
     rate_limit_per_minute: int = _field("rate_limit_per_minute")
     log_level: str = _field("log_level")
