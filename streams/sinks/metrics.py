@@ -1,0 +1,471 @@
+"""Prometheus metrics of the worker and the collector, with bounded labels.
+
+Nothing is registered at import time: :func:`create_worker_metrics` and
+:func:`create_collector_metrics` register every metric on the registry they
+are given, so tests build fresh registries and a process registers once.
+Attribute names are the metric names without ``cx_`` and without ``_total``.
+
+Label values never come straight from input. Every label goes through a
+``*_label`` helper that maps it into a fixed set (unknown channel -> "other",
+unknown API key name -> "unknown", raw path -> route template), so the number
+of series stays bounded whatever clients send. The ``count_*``/``observe_*``
+methods apply those helpers; prefer them to touching the metric objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streams import __version__
+
+OTHER: Final = "other"
+UNKNOWN_KEY: Final = "unknown"
+
+CHANNELS: Final = ("web", "app", "store", "call_centre")
+SOURCES: Final = ("kafka", "http")
+# The codec's reason codes (see the brief); anything else is counted as "other".
+REASON_CODES: Final = (
+    "invalid_json",
+    "not_an_object",
+    "missing_field",
+    "unknown_field",
+    "wrong_type",
+    "invalid_value",
+    "too_short",
+    "too_long",
+    "out_of_range",
+    "invalid_timestamp",
+    "unsupported_schema_version",
+    "record_too_large",
+    "occurred_at_in_future",
+)
+TRIGGERS: Final = (
+    "below_expectation",
+    "journey_failed",
+    "journey_stalled",
+    "repeat_contact",
+    "detractor",
+    "complaint",
+)
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+OUTCOMES: Final = ("contacted", "resolved", "unreachable", "declined")
+RESULTS: Final = ("accepted", "rejected")
+# Route templates of the collector; a raw path is matched against them.
+DEFAULT_ROUTES: Final = (
+    "/v1/events",
+    "/v1/events/batch",
+    "/v1/customers/{id}",
+    "/v1/customers/{id}/experience",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+)
+
+# Histogram buckets (upper bounds, base units).
+SCORE_BUCKETS: Final = tuple(float(b) for b in range(0, 101, 10))
+GAP_BUCKETS: Final = tuple(float(b) for b in range(-50, 51, 10))
+EVENT_TIME_LAG_BUCKETS: Final = (
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
+)  # fmt: skip
+KAFKA_TO_DECISION_BUCKETS: Final = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+TIME_TO_OUTREACH_BUCKETS: Final = (
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 604800.0,
+)  # fmt: skip
+BATCH_SIZE_BUCKETS: Final = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0)
+REQUEST_DURATION_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+# Consumer-lag labels come from the Kafka assignment, not from clients, but are
+# capped anyway so a misconfiguration cannot explode the series count.
+MAX_TOPIC_LABELS: Final = 32
+MAX_PARTITION: Final = 4095
+_STATUS = re.compile(r"[1-5][0-9][0-9]")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def _one_of(value: object, allowed: Iterable[str], default: str = OTHER) -> str:
+    return value if isinstance(value, str) and value in allowed else default
+
+
+def channel_label(value: object) -> str:
+    """A channel from the contract, else "other"."""
+    return _one_of(value, CHANNELS)
+
+
+def source_label(value: object) -> str:
+    return _one_of(value, SOURCES)
+
+
+def reason_label(value: object) -> str:
+    """A codec reason code, else "other"."""
+    return _one_of(value, REASON_CODES)
+
+
+def trigger_label(value: object) -> str:
+    return _one_of(value, TRIGGERS)
+
+
+def severity_label(value: object) -> str:
+    return _one_of(value, SEVERITIES)
+
+
+def outcome_label(value: object) -> str:
+    return _one_of(value, OUTCOMES)
+
+
+def result_label(value: object) -> str:
+    return _one_of(value, RESULTS)
+
+
+def status_label(value: object) -> str:
+    """An HTTP status as three digits (100-599), else "other"."""
+    if isinstance(value, bool):
+        return OTHER
+    text = str(value) if isinstance(value, int | str) else ""
+    return text if _STATUS.fullmatch(text) else OTHER
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^/{}]+\})", template)
+    body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile(body)
+
+
+@dataclass
+class WorkerMetrics:
+    """Metrics of a stream worker (served on the worker's /metrics port, default 9464)."""
+
+    events_received: Counter
+    events_processed: Counter
+    events_duplicate: Counter
+    events_rejected: Counter
+    events_unmatched: Counter
+    alerts_raised: Counter
+    experience_score: Histogram
+    experience_gap: Histogram
+    event_time_lag_seconds: Histogram
+    kafka_to_decision_seconds: Histogram
+    consumer_lag_records: Gauge
+    table_customers: Gauge
+    state_bytes: Gauge
+    redis_writebehind_queue: Gauge
+    redis_writes: Counter
+    redis_write_failures: Counter
+    outcomes: Counter
+    time_to_outreach_seconds: Histogram
+    recovered: Counter
+    stalled_journeys: Counter
+    batch_size: Histogram
+    build_info: Gauge
+    _topics: set[str] = field(default_factory=set, init=False, repr=False)
+
+    # Label helpers (module functions re-exposed for callers holding the object).
+    channel_label = staticmethod(channel_label)
+    source_label = staticmethod(source_label)
+    reason_label = staticmethod(reason_label)
+    trigger_label = staticmethod(trigger_label)
+    severity_label = staticmethod(severity_label)
+    outcome_label = staticmethod(outcome_label)
+
+    def topic_label(self, topic: object) -> str:
+        """The topic name, at most :data:`MAX_TOPIC_LABELS` distinct ones, else "other"."""
+        if not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
+            return OTHER
+        if topic in self._topics:
+            return topic
+        if len(self._topics) >= MAX_TOPIC_LABELS:
+            return OTHER
+        self._topics.add(topic)
+        return topic
+
+    @staticmethod
+    def partition_label(partition: object) -> str:
+        if isinstance(partition, int) and not isinstance(partition, bool):
+            if 0 <= partition <= MAX_PARTITION:
+                return str(partition)
+        return OTHER
+
+    # Recording helpers: each maps its labels through the helpers above.
+    def count_received(self, source: str, n: int = 1) -> None:
+        self.events_received.labels(source=source_label(source)).inc(n)
+
+    def count_processed(self, channel: str) -> None:
+        self.events_processed.labels(channel=channel_label(channel)).inc()
+
+    def count_duplicate(self, channel: str) -> None:
+        self.events_duplicate.labels(channel=channel_label(channel)).inc()
+
+    def count_unmatched(self, channel: str) -> None:
+        self.events_unmatched.labels(channel=channel_label(channel)).inc()
+
+    def count_rejected(self, source: str, reason: str) -> None:
+        self.events_rejected.labels(source=source_label(source), reason=reason_label(reason)).inc()
+
+    def count_alert(self, trigger: str, severity: str) -> None:
+        self.alerts_raised.labels(
+            trigger=trigger_label(trigger), severity=severity_label(severity)
+        ).inc()
+
+    def observe_score(self, channel: str, score: float, gap: float) -> None:
+        """Record a customer's score (per channel of the event) and gap after a decision."""
+        self.experience_score.labels(channel=channel_label(channel)).observe(score)
+        self.experience_gap.observe(gap)
+
+    def observe_latency(
+        self, decided_at: float, occurred_at: float, kafka_timestamp: float | None
+    ) -> None:
+        """Record both latencies (epoch seconds); a skewed clock never gives a negative value."""
+        self.event_time_lag_seconds.observe(max(0.0, decided_at - occurred_at))
+        if kafka_timestamp is not None:
+            self.kafka_to_decision_seconds.observe(max(0.0, decided_at - kafka_timestamp))
+
+    def count_outcome(self, outcome: str, time_to_outreach: float | None = None) -> None:
+        self.outcomes.labels(outcome=outcome_label(outcome)).inc()
+        if time_to_outreach is not None:
+            self.time_to_outreach_seconds.observe(max(0.0, time_to_outreach))
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: float) -> None:
+        self.consumer_lag_records.labels(
+            topic=self.topic_label(topic), partition=self.partition_label(partition)
+        ).set(max(0.0, lag))
+
+    def remove_consumer_lag(self, topic: str, partition: int) -> None:
+        """Forget a partition's lag series (after it is revoked from this worker)."""
+        labels = (self.topic_label(topic), self.partition_label(partition))
+        try:
+            self.consumer_lag_records.remove(*labels)
+        except KeyError:
+            pass  # never set on this worker: nothing to forget
+
+
+@dataclass
+class CollectorMetrics:
+    """Metrics of the HTTP collector (served on its own /metrics, default port 8080)."""
+
+    collector_requests: Counter
+    collector_request_duration_seconds: Histogram
+    collector_events: Counter
+    collector_rate_limited: Counter
+    key_names: frozenset[str] = frozenset()
+    routes: tuple[str, ...] = DEFAULT_ROUTES
+    _route_patterns: tuple[tuple[re.Pattern[str], str], ...] = field(
+        default=(), init=False, repr=False
+    )
+
+    status_label = staticmethod(status_label)
+    result_label = staticmethod(result_label)
+
+    def __post_init__(self) -> None:
+        self._route_patterns = tuple((_template_regex(t), t) for t in self.routes)
+
+    def key_label(self, name: object) -> str:
+        """An API key NAME from the configuration, else "unknown" (never a secret)."""
+        return _one_of(name, self.key_names, UNKNOWN_KEY)
+
+    def route_label(self, route: object) -> str:
+        """The route template for a template or raw path, else "other"."""
+        if not isinstance(route, str):
+            return OTHER
+        path = route.split("?", 1)[0]
+        if path in self.routes:
+            return path
+        for pattern, template in self._route_patterns:
+            if pattern.fullmatch(path):
+                return template
+        return OTHER
+
+    def observe_request(self, route: str, status: int | str, key: str, seconds: float) -> None:
+        route_value = self.route_label(route)
+        self.collector_requests.labels(
+            route=route_value, status=status_label(status), key=self.key_label(key)
+        ).inc()
+        self.collector_request_duration_seconds.labels(route=route_value).observe(max(0.0, seconds))
+
+    def count_events(self, key: str, result: str, n: int = 1) -> None:
+        self.collector_events.labels(key=self.key_label(key), result=result_label(result)).inc(n)
+
+    def count_rate_limited(self, key: str) -> None:
+        self.collector_rate_limited.labels(key=self.key_label(key)).inc()
+
+
+def create_worker_metrics(
+    registry: CollectorRegistry, *, version: str = __version__
+) -> WorkerMetrics:
+    """Register the worker's metrics on ``registry``; known label sets start at zero."""
+    r = registry
+    m = WorkerMetrics(
+        events_received=Counter(
+            "cx_events_received_total", "Records read, by source.", ["source"], registry=r
+        ),
+        events_processed=Counter(
+            "cx_events_processed_total", "Events accepted and scored.", ["channel"], registry=r
+        ),
+        events_duplicate=Counter(
+            "cx_events_duplicate_total",
+            "Accepted events with a repeated event_id (changed nothing).",
+            ["channel"],
+            registry=r,
+        ),
+        events_rejected=Counter(
+            "cx_events_rejected_total",
+            "Records rejected to the DLQ, by source and codec reason code.",
+            ["source", "reason"],
+            registry=r,
+        ),
+        events_unmatched=Counter(
+            "cx_events_unmatched_total",
+            "Accepted events that matched no scoring rule.",
+            ["channel"],
+            registry=r,
+        ),
+        alerts_raised=Counter(
+            "cx_alerts_raised_total",
+            "At-risk alerts raised, by trigger and severity.",
+            ["trigger", "severity"],
+            registry=r,
+        ),
+        experience_score=Histogram(
+            "cx_experience_score",
+            "Customer experience score (0-100) after each scored event, by event channel.",
+            ["channel"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        ),
+        experience_gap=Histogram(
+            "cx_experience_gap",
+            "Expectation minus score after each scored event (positive = below expectation).",
+            buckets=GAP_BUCKETS,
+            registry=r,
+        ),
+        event_time_lag_seconds=Histogram(
+            "cx_event_time_lag_seconds",
+            "Decision time minus the event's occurred_at.",
+            buckets=EVENT_TIME_LAG_BUCKETS,
+            registry=r,
+        ),
+        kafka_to_decision_seconds=Histogram(
+            "cx_kafka_to_decision_seconds",
+            "Decision time minus the Kafka record timestamp.",
+            buckets=KAFKA_TO_DECISION_BUCKETS,
+            registry=r,
+        ),
+        consumer_lag_records=Gauge(
+            "cx_consumer_lag_records",
+            "Records behind the end of the partition, per assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        ),
+        table_customers=Gauge(
+            "cx_table_customers", "Customers held in this worker's table.", registry=r
+        ),
+        state_bytes=Gauge(
+            "cx_state_bytes", "Serialized customer state bytes held by this worker.", registry=r
+        ),
+        redis_writebehind_queue=Gauge(
+            "cx_redis_writebehind_queue",
+            "Snapshots waiting to be written to Redis.",
+            registry=r,
+        ),
+        redis_writes=Counter("cx_redis_writes_total", "Snapshots written to Redis.", registry=r),
+        redis_write_failures=Counter(
+            "cx_redis_write_failures_total", "Redis write-behind batches that failed.", registry=r
+        ),
+        outcomes=Counter(
+            "cx_outcomes_total", "Outreach outcomes reported by the CRM.", ["outcome"], registry=r
+        ),
+        time_to_outreach_seconds=Histogram(
+            "cx_time_to_outreach_seconds",
+            "Time from an alert's detection to the CRM's first outcome.",
+            buckets=TIME_TO_OUTREACH_BUCKETS,
+            registry=r,
+        ),
+        recovered=Counter(
+            "cx_recovered_total",
+            "Alerts whose customer's experience recovered afterwards.",
+            registry=r,
+        ),
+        stalled_journeys=Counter(
+            "cx_stalled_journeys_total", "Journeys found stalled past their deadline.", registry=r
+        ),
+        batch_size=Histogram(
+            "cx_batch_size",
+            "Events per batch taken from the stream.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        ),
+        build_info=Gauge(
+            "cx_build_info", "Always 1; the version label names the build.", ["version"], registry=r
+        ),
+    )
+    # Known label sets exist from the start so rate() sees a 0 before the first event.
+    for source in SOURCES:
+        m.events_received.labels(source=source)
+        for reason in REASON_CODES:
+            m.events_rejected.labels(source=source, reason=reason)
+    for channel in CHANNELS:
+        m.events_processed.labels(channel=channel)
+        m.events_duplicate.labels(channel=channel)
+        m.events_unmatched.labels(channel=channel)
+        m.experience_score.labels(channel=channel)
+    for trigger in TRIGGERS:
+        for severity in SEVERITIES:
+            m.alerts_raised.labels(trigger=trigger, severity=severity)
+    for outcome in OUTCOMES:
+        m.outcomes.labels(outcome=outcome)
+    m.build_info.labels(version=version).set(1)
+    return m
+
+
+def create_collector_metrics(
+    registry: CollectorRegistry,
+    *,
+    key_names: Iterable[str] = (),
+    routes: Iterable[str] = DEFAULT_ROUTES,
+) -> CollectorMetrics:
+    """Register the collector's metrics on ``registry``.
+
+    ``key_names`` are the configured API key names (never secrets); any other
+    key is labelled "unknown". ``routes`` are the collector's route templates.
+    """
+    r = registry
+    m = CollectorMetrics(
+        collector_requests=Counter(
+            "cx_collector_requests_total",
+            "HTTP requests, by route template, status and API key name.",
+            ["route", "status", "key"],
+            registry=r,
+        ),
+        collector_request_duration_seconds=Histogram(
+            "cx_collector_request_duration_seconds",
+            "HTTP request duration, by route template.",
+            ["route"],
+            buckets=REQUEST_DURATION_BUCKETS,
+            registry=r,
+        ),
+        collector_events=Counter(
+            "cx_collector_events_total",
+            "Events received over HTTP, by API key name and result.",
+            ["key", "result"],
+            registry=r,
+        ),
+        collector_rate_limited=Counter(
+            "cx_collector_rate_limited_total",
+            "Requests refused by the per-key rate limit.",
+            ["key"],
+            registry=r,
+        ),
+        key_names=frozenset(key_names),
+        routes=tuple(routes),
+    )
+    for key in m.key_names:
+        for result in RESULTS:
+            m.collector_events.labels(key=key, result=result)
+    return m
