@@ -83,12 +83,13 @@ REQUEST_DURATION_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 
-# Consumer-lag labels come from the Kafka assignment, not from clients, but are
-# capped anyway so a misconfiguration cannot explode the series count.
-MAX_TOPIC_LABELS: Final = 32
+# Topics the worker may report lag for when the caller names none (default prefix).
+DEFAULT_TOPICS: Final = tuple(
+    f"cx.{suffix}"
+    for suffix in ("touchpoints", "outreach-outcomes", "erasure", "touchpoints.dlq", "at-risk")
+)
 MAX_PARTITION: Final = 4095
 _STATUS = re.compile(r"[1-5][0-9][0-9]")
-_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 def _one_of(value: object, allowed: Iterable[str], default: str = OTHER) -> str:
@@ -165,7 +166,7 @@ class WorkerMetrics:
     stalled_journeys: Counter
     batch_size: Histogram
     build_info: Gauge
-    _topics: set[str] = field(default_factory=set, init=False, repr=False)
+    topics: frozenset[str] = frozenset(DEFAULT_TOPICS)
 
     # Label helpers (module functions re-exposed for callers holding the object).
     channel_label = staticmethod(channel_label)
@@ -176,15 +177,8 @@ class WorkerMetrics:
     outcome_label = staticmethod(outcome_label)
 
     def topic_label(self, topic: object) -> str:
-        """The topic name, at most :data:`MAX_TOPIC_LABELS` distinct ones, else "other"."""
-        if not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
-            return OTHER
-        if topic in self._topics:
-            return topic
-        if len(self._topics) >= MAX_TOPIC_LABELS:
-            return OTHER
-        self._topics.add(topic)
-        return topic
+        """A topic this worker was created for, else "other"."""
+        return _one_of(topic, self.topics)
 
     @staticmethod
     def partition_label(partition: object) -> str:
@@ -297,9 +291,16 @@ class CollectorMetrics:
 
 
 def create_worker_metrics(
-    registry: CollectorRegistry, *, version: str = __version__
+    registry: CollectorRegistry,
+    *,
+    version: str = __version__,
+    topics: Iterable[str] = DEFAULT_TOPICS,
 ) -> WorkerMetrics:
-    """Register the worker's metrics on ``registry``; known label sets start at zero."""
+    """Register the worker's metrics on ``registry``; known label sets start at zero.
+
+    ``topics`` are the topic names the worker consumes (for the consumer-lag
+    label); pass the names derived from the configured prefix.
+    """
     r = registry
     m = WorkerMetrics(
         events_received=Counter(
