@@ -1,0 +1,129 @@
+"""The local Redis: reuse one that already answers PING, else run Debian's redis-server.
+
+Redis holds nothing that cannot be rebuilt from Kafka, so the local server keeps no
+snapshot and no append-only file.
+"""
+
+from __future__ import annotations
+
+import subprocess  # noqa: S404  # runs redis-server with a fixed argument list
+import time
+
+from streams.errors import StackError
+from streams.stack import process, tools
+from streams.stack.config import HOST, StackConfig
+from streams.stack.probes import port_accepts, probe_redis
+from streams.stack.service import ServiceReport
+
+NAME = "redis"
+
+
+def own_pid(config: StackConfig) -> int | None:
+    """Pid of the redis-server this stack started (pid file checked against the process)."""
+    pid = process.read_pid(config.pid_file(NAME))
+    if pid is None or not process.is_alive(pid):
+        return None
+    return pid if "redis-server" in process.cmdline(pid) + process.process_name(pid) else None
+
+
+def check_port(config: StackConfig) -> None:
+    """Fail with one line if the port is held by something that does not answer PING."""
+    answer = probe_redis(HOST, config.redis_port)
+    if not answer.ok and port_accepts(HOST, config.redis_port):
+        raise StackError(
+            f"port {HOST}:{config.redis_port} (Redis) is taken by "
+            f"{process.describe_listener(config.redis_port)} that does not answer PING "
+            f"({answer.detail}): stop it or pass --redis-port N"
+        )
+
+
+def up(config: StackConfig) -> ServiceReport:
+    """Start redis-server unless a Redis already answers on the port."""
+    address = f"{HOST}:{config.redis_port}"
+    answer = probe_redis(HOST, config.redis_port)
+    pid = own_pid(config)
+    if answer.ok:
+        if pid is not None:
+            return ServiceReport(NAME, address, "already running", pid)
+        return ServiceReport(
+            NAME,
+            address,
+            "external",
+            None,
+            None,
+            "a Redis already answers PING here; used as is, not managed",
+        )
+    check_port(config)
+    server = tools.find_redis_server()
+    config.redis_dir.mkdir(parents=True, exist_ok=True)
+    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = config.pid_file(NAME)
+    pid_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603
+        [
+            server,
+            "--bind",
+            HOST,
+            "--port",
+            str(config.redis_port),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pid_file),
+            "--dir",
+            str(config.redis_dir),
+            "--logfile",
+            str(config.logs_dir / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=30,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"redis-server failed to start (exit {result.returncode}); "
+            f"see {config.logs_dir / 'redis.log'}"
+        )
+    ok = process.wait_until(lambda: probe_redis(HOST, config.redis_port).ok, 20.0, 0.05)
+    if not ok:
+        raise StackError(
+            f"redis-server did not answer PING on {address} within 20s; "
+            f"see {config.logs_dir / 'redis.log'}"
+        )
+    process.wait_until(lambda: own_pid(config) is not None, 5.0, 0.05)
+    return ServiceReport(NAME, address, "started", own_pid(config), time.monotonic() - started)
+
+
+def down(config: StackConfig) -> ServiceReport:
+    """Stop redis-server if this stack started it; a Redis that was already there stays."""
+    address = f"{HOST}:{config.redis_port}"
+    pid = own_pid(config)
+    config.pid_file(NAME).unlink(missing_ok=True)
+    if pid is None:
+        return ServiceReport(NAME, address, "not running", detail="nothing started by this stack")
+    started = time.monotonic()
+    clean = process.terminate(pid, timeout=20.0)
+    return ServiceReport(
+        NAME,
+        address,
+        "stopped",
+        pid,
+        time.monotonic() - started,
+        "" if clean else "killed after timeout",
+    )
+
+
+def status(config: StackConfig) -> ServiceReport:
+    answer = probe_redis(HOST, config.redis_port)
+    state = "answering" if answer.ok else "not answering"
+    return ServiceReport(
+        NAME, f"{HOST}:{config.redis_port}", state, own_pid(config), None, answer.detail
+    )
