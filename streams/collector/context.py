@@ -1,0 +1,60 @@
+"""What the collector's handlers need, gathered in one object stored on the app.
+
+Every outside dependency is injected (``send``, ``kafka_ready``, Redis, the
+experience reader, the clock), so handlers are tested without a broker and the
+real wiring lives in one place (:mod:`streams.collector.app`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from streams.collector.auth import ApiKey
+from streams.collector.experience import ExperienceReader
+from streams.collector.producer import ReadyFn, SendFn
+from streams.collector.ratelimit import RateLimiter
+from streams.settings import Settings
+from streams.sinks.metrics import CollectorMetrics
+
+PingFn = Callable[[], Awaitable[object]]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Collector:
+    """The collector's configuration and dependencies."""
+
+    settings: Settings
+    keys: tuple[ApiKey, ...]
+    send: SendFn
+    limiter: RateLimiter
+    reader: ExperienceReader
+    metrics: CollectorMetrics
+    registry: CollectorRegistry
+    rate_limit_fail_open: Counter
+    kafka_ready: ReadyFn | None = None
+    redis_ping: PingFn | None = None
+    clock: Callable[[], datetime] = field(default=_utc_now)
+    monotonic: Callable[[], float] = field(default=time.perf_counter)
+
+
+COLLECTOR: web.AppKey[Collector] = web.AppKey("collector", Collector)
+KEY_NAME: web.RequestKey[str] = web.RequestKey("key_name", str)
+
+
+def create_fail_open_counter(registry: CollectorRegistry) -> Counter:
+    """``cx_collector_rate_limit_fail_open_total``: requests let through while Redis was down."""
+    return Counter(
+        "cx_collector_rate_limit_fail_open_total",
+        "Requests allowed without a rate-limit check because Redis was not reachable.",
+        registry=registry,
+    )

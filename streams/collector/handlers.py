@@ -1,0 +1,269 @@
+"""The collector's HTTP handlers (routes are wired in :mod:`streams.collector.app`).
+
+Order of checks on ``POST /v1/events`` (first failure answers):
+401 key -> 413 size (Content-Length, then bytes read) -> 413 event count ->
+403 channels -> 429 rate limit -> 422 body not JSON / not events (to the DLQ) ->
+per event: accepted (touchpoints topic) or rejected (DLQ) -> 200, or 422 if none
+was accepted. 503 when Kafka does not acknowledge (nothing is "accepted" then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.codec.types import Rejection
+from streams.collector.auth import (
+    ApiKey,
+    authenticate,
+    forbidden_channels,
+    presented_secret,
+)
+from streams.collector.body import (
+    MAX_BODY_BYTES,
+    BodyFault,
+    content_length_fault,
+    parse_body,
+    too_large,
+)
+from streams.collector.context import COLLECTOR, KEY_NAME, Collector
+from streams.collector.experience import Found, NotFound
+from streams.collector.ingest import dlq_out, ingest
+from streams.errors import KafkaUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_CUSTOMER_ID = 128
+READY_TIMEOUT_SECONDS = 3.0
+KAFKA_RETRY_AFTER = "5"
+_READ_CHUNK = 64 * 1024
+# Whole-body faults that are records in their own right and go to the DLQ.
+_DLQ_BODY_FAULTS = frozenset({"invalid_json", "not_an_object", "unknown_field", "wrong_type"})
+
+
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def json_error(
+    status: int, error: str, message: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> web.Response:
+    return json_response(status, {"error": error, "message": message, **extra}, headers)
+
+
+def _unauthorized() -> web.Response:
+    return json_error(
+        401,
+        "unauthorized",
+        "a valid API key is required: send it as `X-API-Key: <secret>` "
+        "or `Authorization: Bearer <secret>`",
+        headers={"WWW-Authenticate": 'Bearer realm="touchpoint"'},
+    )
+
+
+def _authenticate(request: web.Request, collector: Collector) -> ApiKey | None:
+    key = authenticate(collector.keys, presented_secret(request.headers))
+    if key is not None:
+        request[KEY_NAME] = key.name
+    return key
+
+
+def _kafka_down(exc: KafkaUnavailable) -> web.Response:
+    log.error("events not accepted, Kafka did not acknowledge: %s", exc)
+    return json_error(
+        503,
+        "kafka_unavailable",
+        "events could not be written to Kafka; nothing was accepted, retry the request",
+        headers={"Retry-After": KAFKA_RETRY_AFTER},
+    )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it grows past ``limit`` (chunked bodies too)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fault_response(fault: BodyFault) -> web.Response:
+    extra: dict[str, Any] = {"path": fault.path}
+    if fault.status == 422:
+        extra.update(accepted=0, rejected=1, results=[])
+    return json_error(fault.status, fault.error, fault.message, **extra)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    key = _authenticate(request, collector)
+    if key is None:
+        return _unauthorized()
+
+    declared = content_length_fault(request.content_length, MAX_BODY_BYTES)
+    if declared is not None:
+        return _fault_response(declared)
+    raw = await _read_body(request, MAX_BODY_BYTES)
+    if raw is None:
+        return _fault_response(too_large(f"more than {MAX_BODY_BYTES}", MAX_BODY_BYTES))
+
+    parsed = parse_body(raw)
+    if isinstance(parsed, BodyFault) and parsed.status == 413:
+        return _fault_response(parsed)
+    if not isinstance(parsed, BodyFault):
+        forbidden = forbidden_channels(
+            key,
+            (
+                (i, item.get("channel") if isinstance(item, dict) else None)
+                for i, item in enumerate(parsed.items)
+            ),
+        )
+        if forbidden:
+            allowed = ", ".join(sorted(key.channels))
+            return json_error(
+                403,
+                "channel_forbidden",
+                f"API key {key.name!r} may send only channels {allowed}; "
+                f"{len(forbidden)} event(s) use another channel, nothing was accepted",
+                forbidden=forbidden,
+            )
+
+    now = collector.clock()
+    events = 1 if isinstance(parsed, BodyFault) else len(parsed.items)
+    decision = await collector.limiter.check(key.name, events, now.timestamp())
+    if not decision.allowed:
+        collector.metrics.count_rate_limited(key.name)
+        if events > decision.limit:
+            message = (
+                f"this request holds {events} events, more than the {decision.limit} "
+                "events per minute allowed for this key: send smaller batches"
+            )
+        else:
+            message = (
+                f"API key {key.name!r} is over its limit of {decision.limit} events per "
+                f"minute; retry after {decision.retry_after} s"
+            )
+        return json_error(
+            429,
+            "rate_limited",
+            message,
+            headers={"Retry-After": str(decision.retry_after)},
+            limit=decision.limit,
+            retry_after=decision.retry_after,
+        )
+
+    if isinstance(parsed, BodyFault):
+        return await _refuse_body(collector, key, parsed, raw)
+
+    try:
+        result = await ingest(
+            parsed.items, parsed.raws, settings=collector.settings, send=collector.send, now=now
+        )
+    except KafkaUnavailable as exc:
+        return _kafka_down(exc)
+    collector.metrics.count_events(key.name, "accepted", result.accepted)
+    collector.metrics.count_events(key.name, "rejected", result.rejected)
+    if not parsed.batch and result.rejected:
+        # A single event that failed answers like a batch of one, with the fault on top.
+        only = result.body["results"][0]
+        result.body.update(error=only["reason"], message=only["message"], path=only["path"])
+    return json_response(result.status, result.body)
+
+
+async def _refuse_body(
+    collector: Collector, key: ApiKey, fault: BodyFault, raw: bytes
+) -> web.Response:
+    """A body that holds no events: to the DLQ when it is a record in its own right, then 422."""
+    if fault.error in _DLQ_BODY_FAULTS:
+        rejection = Rejection(fault.error, fault.message, fault.path, raw)
+        record = dlq_out(rejection, None, settings=collector.settings, now=collector.clock())
+        try:
+            await collector.send([record])
+        except KafkaUnavailable as exc:
+            return _kafka_down(exc)
+        collector.metrics.count_events(key.name, "rejected", 1)
+    return _fault_response(fault)
+
+
+async def get_experience(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    key = _authenticate(request, collector)
+    if key is None:
+        return _unauthorized()
+    if not key.reads_scores:
+        return json_error(
+            403,
+            "read_forbidden",
+            f"API key {key.name!r} may only send events; reading scores needs a key "
+            "allowed every channel ('*'), such as the CRM's",
+        )
+    customer_id = request.match_info["id"]
+    if not 0 < len(customer_id) <= MAX_CUSTOMER_ID:
+        return _not_found()
+    found = await collector.reader.lookup(customer_id)
+    if isinstance(found, Found):
+        return json_response(200, found.snapshot, headers={"X-Touchpoint-Source": found.source})
+    if isinstance(found, NotFound):
+        return _not_found()
+    log.warning("experience lookup unavailable: %s", found.why)
+    return json_error(
+        503,
+        "unavailable",
+        "the score is not in Redis and no worker could be asked; retry shortly",
+        headers={"Retry-After": KAFKA_RETRY_AFTER},
+    )
+
+
+def _not_found() -> web.Response:
+    return json_error(404, "not_found", "no experience is known for this customer")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and serving (no dependency checked)."""
+    return json_response(200, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when Kafka answers a metadata request; Redis is reported, not required."""
+    collector = request.app[COLLECTOR]
+    kafka = "ok"
+    if collector.kafka_ready is None:
+        kafka = "no Kafka producer configured"
+    else:
+        try:
+            await asyncio.wait_for(collector.kafka_ready(), timeout=READY_TIMEOUT_SECONDS)
+        except (KafkaUnavailable, TimeoutError) as exc:
+            kafka = str(exc) or "Kafka metadata request timed out"
+    redis = "ok"
+    if collector.redis_ping is None:
+        redis = "no Redis configured"
+    else:
+        try:
+            await asyncio.wait_for(collector.redis_ping(), timeout=READY_TIMEOUT_SECONDS)
+        except Exception as exc:  # any failure is only reported: Redis is not required
+            redis = f"unavailable ({type(exc).__name__}); rate limits fail open"
+    ready = kafka == "ok"
+    return json_response(200 if ready else 503, {"ready": ready, "kafka": kafka, "redis": redis})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[COLLECTOR].registry
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -1,0 +1,165 @@
+"""Per-event decisions for a parsed body: validate, build Kafka records, answer.
+
+Pure of aiohttp: :func:`ingest` takes the parsed events, validates each with the
+codec, hands every accepted event (to the touchpoints topic) and every rejected
+one (to the DLQ, as a DLQ record) to the injected ``send``, and only then
+builds the answer. ``send`` returns when Kafka has acknowledged all of them, so
+"accepted" means durable in Kafka and nothing rejected is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streams.codec import MAX_RECORD_BYTES, dlq_record, encode, validate_event
+from streams.codec.types import Rejection, TouchpointEvent
+from streams.collector.producer import OutRecord, SendFn
+from streams.settings import Settings
+
+SOURCE = "collector"
+# Originals longer than this are cut in DLQ records (see bounded()).
+DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
+# Originals longer than this are cut in DLQ records (see bounded()).
+DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
+# Echo at most this much of a client's event_id (the contract allows 64 characters).
+_MAX_ECHOED_ID = 64
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """The answer to a batch: HTTP status, JSON body and the counts for metrics."""
+
+    status: int
+    body: dict[str, Any]
+    accepted: int
+    rejected: int
+    records: list[OutRecord] = field(default_factory=list)
+
+
+def echoed_event_id(item: object) -> str | None:
+    """The client's event_id when it is a short string (never echo arbitrary data)."""
+    if isinstance(item, dict):
+        value = item.get("event_id")
+        if isinstance(value, str) and 0 < len(value) <= _MAX_ECHOED_ID:
+            return value
+    return None
+
+
+def customer_key(item: object) -> str | None:
+    """The customer_id of a (possibly invalid) event, used as the Kafka key if it is a string."""
+    if isinstance(item, dict):
+        value = item.get("customer_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def too_large(raw: bytes) -> Rejection:
+    """The codec's ``record_too_large`` for one event over the record limit."""
+    return Rejection(
+        "record_too_large",
+        f"event is {len(raw)} bytes; the limit is {MAX_RECORD_BYTES} bytes (64 KiB) per event",
+        "$",
+        raw,
+    )
+
+
+def bounded(rejection: Rejection) -> Rejection:
+    """Keep at most :data:`DLQ_ORIGINAL_MAX` original bytes, saying so in the message.
+
+    A body may be 1 MiB, but a DLQ record carries its original twice (base64 and
+    text) and must stay well under Kafka's default 1 MiB message limit.
+    """
+    size = len(rejection.raw)
+    if size <= DLQ_ORIGINAL_MAX:
+        return rejection
+    return Rejection(
+        rejection.reason,
+        f"{rejection.message} (the DLQ keeps the first {DLQ_ORIGINAL_MAX} of {size} bytes)",
+        rejection.path,
+        rejection.raw[:DLQ_ORIGINAL_MAX],
+    )
+
+
+def dlq_out(rejection: Rejection, item: object, *, settings: Settings, now: datetime) -> OutRecord:
+    """The DLQ record for a refused event (source "collector", no partition/offset)."""
+    rejection = bounded(rejection)
+    key = customer_key(item)
+    record = dlq_record(
+        rejection,
+        topic=settings.touchpoints_topic,
+        partition=None,
+        offset=None,
+        key=key,
+        source=SOURCE,
+        rejected_at=now,
+    )
+    return OutRecord(settings.dlq_topic, key.encode() if key is not None else None, encode(record))
+
+
+def decide(
+    items: list[object], raws: list[bytes], *, settings: Settings, now: datetime
+) -> IngestResult:
+    """Validate every event and build the records and the answer (nothing sent yet)."""
+    results: list[dict[str, Any]] = []
+    records: list[OutRecord] = []
+    accepted = 0
+    for index, (item, raw) in enumerate(zip(items, raws, strict=True)):
+        outcome = (
+            too_large(raw)
+            if len(raw) > MAX_RECORD_BYTES
+            else validate_event(
+                item, raw, now=now.timestamp(), max_future_skew=settings.max_future_skew_seconds
+            )
+        )
+        if isinstance(outcome, TouchpointEvent):
+            accepted += 1
+            records.append(
+                OutRecord(
+                    settings.touchpoints_topic,
+                    outcome.customer_id.encode(),
+                    encode(outcome.to_dict()),
+                )
+            )
+            results.append(
+                {
+                    "index": index,
+                    "event_id": outcome.event_id,
+                    "status": "accepted",
+                    "reason": None,
+                    "message": None,
+                    "path": None,
+                }
+            )
+        else:
+            records.append(dlq_out(outcome, item, settings=settings, now=now))
+            results.append(
+                {
+                    "index": index,
+                    "event_id": echoed_event_id(item),
+                    "status": "rejected",
+                    "reason": outcome.reason,
+                    "message": outcome.message,
+                    "path": outcome.path,
+                }
+            )
+    rejected = len(items) - accepted
+    status = 200 if accepted > 0 else 422
+    body = {"results": results, "accepted": accepted, "rejected": rejected}
+    return IngestResult(status, body, accepted, rejected, records)
+
+
+async def ingest(
+    items: list[object],
+    raws: list[bytes],
+    *,
+    settings: Settings,
+    send: SendFn,
+    now: datetime,
+) -> IngestResult:
+    """Decide, then send every record and wait for Kafka's acks (raises KafkaUnavailable)."""
+    result = decide(items, raws, settings=settings, now=now)
+    await send(result.records)
+    return result
