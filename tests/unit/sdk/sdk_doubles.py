@@ -1,0 +1,114 @@
+"""Test doubles for the SDK tests. A scripted stand-in for the HTTP collector: a real http.server on 127.0.0.1.
+
+Each request takes the next scripted answer (the last one repeats) and is
+recorded (path, headers, JSON body), so tests see exactly what went over
+the wire without mocking urllib.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class ScriptedCollector:
+    def __init__(self) -> None:
+        self.script: list[Answer] = [Answer(200, None)]
+        self.requests: list[Received] = []
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"null")
+                with owner._lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    owner.requests.append(Received(self.path, headers, body))
+                    answer = owner.script.pop(0) if len(owner.script) > 1 else owner.script[0]
+                payload = answer.body
+                if payload is None and answer.status == 200:
+                    events = body.get("events", []) if isinstance(body, dict) else []
+                    payload = accepted_all(events)
+                data = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, *answers: Answer) -> None:
+        self.script = list(answers)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def accepted_all(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "results": [
+            {"index": i, "event_id": e.get("event_id"), "status": "accepted"}
+            for i, e in enumerate(events)
+        ],
+        "accepted": len(events),
+        "rejected": 0,
+    }
+
+
+class Recorder:
+    """on_success / on_failure callbacks that remember what they were told."""
+
+    def __init__(self) -> None:
+        self.succeeded: list[dict[str, Any]] = []
+        self.failed: list[tuple[list[dict[str, Any]], Exception]] = []
+        self.done = threading.Event()
+
+    def on_success(self, events: list[dict[str, Any]]) -> None:
+        self.succeeded.extend(events)
+        self.done.set()
+
+    def on_failure(self, events: list[dict[str, Any]], error: Exception) -> None:
+        self.failed.append((events, error))
+        self.done.set()
+
+
+class MaxRandom:
+    """An RNG whose uniform(a, b) is always b: backoff waits become exactly their ceilings."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class Sleeps(list[float]):
+    """Injected sleep: records each wait instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
