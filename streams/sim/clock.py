@@ -41,13 +41,20 @@ def _cum(weights: tuple[float, ...], hours: tuple[int, int]) -> list[float]:
     return list(accumulate(w if lo <= h < hi else 0.0 for h, w in enumerate(weights)))
 
 
+_DATES: dict[int, str] = {}
+
+
 def format_ms(ms: int) -> str:
     """RFC 3339 UTC with milliseconds and ``Z``, e.g. ``2026-11-01T18:04:05.120Z``."""
-    t = time.gmtime(ms // 1000)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms % 1000:03d}Z"
-    )
+    day, tod = divmod(ms, DAY)
+    date = _DATES.get(day)
+    if date is None:
+        t = time.gmtime(day * 86_400)
+        date = _DATES[day] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+    seconds, millis = divmod(tod, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{date}{hour:02d}:{minute:02d}:{sec:02d}.{millis:03d}Z"
 
 
 class Clock:
@@ -76,9 +83,7 @@ class Clock:
     def day_factor(self, day: int) -> float:
         return WEEKDAY_FACTOR[self.weekday(day)]
 
-    def time_on_day(
-        self, rng: random.Random, day: int, hours: tuple[int, int] = ANY_HOURS
-    ) -> int:
+    def time_on_day(self, rng: random.Random, day: int, hours: tuple[int, int] = ANY_HOURS) -> int:
         """A moment of ``day`` drawn from the rhythm, within ``hours`` (UTC)."""
         cum = self._cum[(self.weekday(day) >= 5, hours)]
         hour = bisect_right(cum, rng.random() * cum[-1])

@@ -67,6 +67,7 @@ class Customer:
 
     index: int
     id: str
+    day_seed: int  # base of the per-day RNG seeds: (day_seed << 9) | day
     tier: str
     locale: str
     persona: str
@@ -149,6 +150,7 @@ def build_customer(config: SimConfig, index: int, degradation: str | None) -> Cu
     return Customer(
         index=index,
         id=f"cust-{index:06d}",
+        day_seed=derive_seed(config.seed, DAY_STREAM, index),
         tier=tier,
         locale=rng.choice(LOCALES),
         persona=persona,
