@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -93,8 +94,8 @@ def _send_to_kafka(sim: Simulation, rate: float) -> int:
         if exc.name != KAFKA_SINK:
             raise
         raise ConfigError(
-            "--to kafka needs streams/sim/kafka_sink.py, which is not part of this build: "
-            "use --to file (and pipe into the SDK or collector) or install the full package"
+            "--to kafka needs the module streams.sim.kafka_sink, which is not part of this "
+            "build: use --to file (the default) and replay or produce the file instead"
         ) from exc
     sent = sink.send(sim.events(), Settings.from_env(), rate)
     return int(sent) if isinstance(sent, int) else -1
@@ -113,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
         where = "Kafka"
     else:
         with _open_binary(args.out) as out:
-            written = write_jsonl(sim.events(), out, rate=args.rate)
+            try:
+                written = write_jsonl(sim.events(), out, rate=args.rate)
+            except BrokenPipeError:
+                # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
         where = "stdout" if args.out == "-" else args.out
     elapsed = time.perf_counter() - started
     labelled = len(sim.labels())
