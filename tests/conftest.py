@@ -1,10 +1,17 @@
-"""Shared by every test: the repository root (kept small on purpose)."""
+"""Shared by every test: the repository root, and a quiet kafka-python import (kept small)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+
+# kafka-python 3.0 loads ~100 protocol schemas through deprecated importlib.resources calls
+# at import time; import it once here, quietly, so those warnings do not bury real ones.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka.admin  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,10 +20,3 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def repo_root() -> Path:
     """The checkout's root folder (where pyproject.toml lives)."""
     return REPO_ROOT
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # kafka-python 3.0 loads its protocol schemas through deprecated importlib.resources
-    # calls; hundreds of identical warnings would bury the ones that matter.
-    config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
-    config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
