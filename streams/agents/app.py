@@ -1,0 +1,310 @@
+"""The Faust application of the worker: thin wiring around :class:`BatchHandler`.
+
+One agent consumes the touchpoints, outreach-outcomes and erasure topics and
+the worker's internal stall-tick topic as one stream, so every change to a
+customer's state is made by the one agent that owns the customer's
+partition, in partition order. All these topics have the same partition count,
+so Faust's assignor co-partitions them with the state table's changelog.
+
+Per batch (``stream.take_events``): handle (pure), produce the outputs and
+wait for Kafka's acknowledgement, then write the state to the table, then
+offer the snapshots to the Redis write-behind. Offsets are committed after the
+batch (``at_least_once``); the engine's event-id de-duplication makes a
+redelivered batch change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from kafka.partitioner.default import murmur2
+from prometheus_client import CollectorRegistry
+
+from streams.agents.handler import BatchHandler, TopicNames
+from streams.agents.records import BatchResult, InRecord
+from streams.agents.table_store import TableStore
+from streams.engine import CustomerState, DeadlineIndex, Engine, load_rules
+from streams.settings import Settings
+from streams.sinks.metrics import WorkerMetrics, create_worker_metrics
+from streams.sinks.redis_writer import RedisWriteBehind
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = "customer-state"
+LAG_INTERVAL_SECONDS = 5.0
+
+
+def ticks_topic_name(settings: Settings) -> str:
+    """The internal topic of stall ticks (per application, like Faust's changelogs)."""
+    return f"{settings.app_id}-stall-ticks"
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """Faust configuration derived from the one settings object."""
+    return {
+        "broker": [f"kafka://{b}" for b in settings.broker_list],
+        "store": settings.store,
+        "datadir": settings.data_dir,
+        "processing_guarantee": "at_least_once",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "table_standby_replicas": settings.standby_replicas,
+        "consumer_auto_offset_reset": "earliest",
+        "web_port": settings.worker_web_port,
+        # The built-in /table pages would serve customer state to anyone; /router must
+        # stay on for table_route (it tells which worker owns a key, nothing more).
+        "web_tables_enabled": False,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
+        "web_metrics_enabled": False,
+        "web_router_enabled": True,
+        "producer_acks": -1,
+    }
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key), as every producer must use."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Worker:
+    """A configured worker: Faust app, table, handler, Redis writer and metrics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        registry: CollectorRegistry | None = None,
+        redis_client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or Engine(load_rules(settings.rules_path or None))
+        self.registry = registry or CollectorRegistry()
+        self.topics = TopicNames.from_settings(settings, ticks_topic_name(settings))
+        self.metrics: WorkerMetrics = create_worker_metrics(
+            self.registry,
+            topics=(self.topics.touchpoints, self.topics.outcomes, self.topics.erasure),
+        )
+        self.app = faust.App(settings.app_id, **faust_settings(settings))
+        self.table = self.app.Table(
+            TABLE_NAME,
+            schema=faust.Schema(
+                key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
+            partitions=settings.partitions,
+            help="Serialized CustomerState per customer id",
+        )
+        self.store = TableStore(self.table)
+        self.deadlines = DeadlineIndex()
+        self.handler = BatchHandler(
+            self.engine,
+            self.topics,
+            self.store,
+            self.deadlines,
+            self.metrics,
+            time.time,
+            max_future_skew=settings.max_future_skew_seconds,
+        )
+        if redis_client is None:
+            import redis.asyncio as aioredis
+
+            redis_client = aioredis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+            )
+        self.redis = RedisWriteBehind(
+            redis_client,
+            prefix=settings.topic_prefix,
+            ttl_seconds=settings.score_ttl_seconds,
+            metrics=self.metrics,
+            batch_size=settings.redis_batch_size,
+            flush_interval=settings.redis_flush_interval_seconds,
+            queue_max=settings.redis_queue_max,
+        )
+        self.next_offsets: dict[tuple[str, int], int] = {}
+        self.customers = 0
+        self.state_bytes = 0
+        self._wire()
+
+    # -- wiring -------------------------------------------------------------------------
+    def _wire(self) -> None:
+        app, s, topics = self.app, self.settings, self.topics
+        source = app.topic(
+            topics.touchpoints,
+            topics.outcomes,
+            topics.erasure,
+            topics.ticks,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.ticks = app.topic(
+            topics.ticks, key_serializer="raw", value_serializer="raw", partitions=s.partitions
+        )
+
+        @app.agent(source, name="touchpoints")
+        async def process(stream: Any) -> None:
+            async for events in stream.take_events(s.batch_size, within=s.batch_timeout_seconds):
+                await self.process_events(events)
+
+        @app.timer(s.stall_check_interval_seconds or 30.0, name="stall-check")
+        async def stall_check() -> None:
+            await self.send_stall_ticks(time.time())
+
+        @app.timer(LAG_INTERVAL_SECONDS, name="consumer-lag")
+        async def consumer_lag() -> None:
+            await self.update_lag()
+
+        @app.task
+        async def redis_write_behind() -> None:
+            try:
+                await self.redis.run()
+            except asyncio.CancelledError:
+                await self.redis.drain(timeout=2.0)
+                raise
+
+        @self.table.on_recover
+        async def rebuild_deadlines() -> None:
+            self.rebuild_from_table()
+
+        from streams.agents.web import register_views
+
+        register_views(self)
+
+    # -- hot path -----------------------------------------------------------------------
+    async def process_events(self, events: list[Any]) -> None:
+        """Handle one batch of Faust events and apply its result."""
+        records = [_to_record(e) for e in events]
+        self.store.bind(events)
+        result = self.handler.handle_batch(records)
+        await self.apply(result)
+        for r in records:
+            self.next_offsets[(r.topic, r.partition)] = r.offset + 1
+
+    async def apply(self, result: BatchResult) -> None:
+        producer = self.app.producer
+        pending = [
+            await producer.send(m.topic, m.key, m.value, m.partition, None, None)
+            for m in result.messages
+        ]
+        if pending:
+            await asyncio.gather(*pending)
+        self.store.write({cid: (w.partition, w.value) for cid, w in result.state_writes.items()})
+        self.customers += result.customers_delta
+        self.state_bytes += result.state_bytes_delta
+        self.metrics.table_customers.set(self.customers)
+        self.metrics.state_bytes.set(self.state_bytes)
+        if result.redis:
+            self.redis.offer(result.redis)
+
+    # -- stall checks ---------------------------------------------------------------------
+    async def send_stall_ticks(self, now: float) -> int:
+        """Route due stall checks to the owning agent as tick records; return how many."""
+        if not self.recovered():
+            return 0
+        ticks = self.handler.due_ticks(now)
+        producer = self.app.producer
+        pending = [
+            await producer.send(
+                self.topics.ticks,
+                tick.customer_id.encode(),
+                tick.to_bytes(),
+                partition
+                if partition is not None
+                else partition_of(tick.customer_id, self.settings.partitions),
+                None,
+                None,
+            )
+            for partition, tick in ticks
+        ]
+        if pending:
+            await asyncio.gather(*pending)
+        return len(ticks)
+
+    def recovered(self) -> bool:
+        """True once table recovery finished and no rebalance is under way."""
+        recovery = getattr(self.app.tables, "recovery", None)
+        if recovery is None or self.app.rebalancing:
+            return False
+        return bool(recovery.completed.is_set())
+
+    def assigned_partitions(self) -> set[int]:
+        """Partitions of the touchpoints topic actively assigned to this worker."""
+        return {
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == self.topics.touchpoints
+        }
+
+    def rebuild_from_table(self) -> None:
+        """After (re)assignment: rebuild the deadline index and size gauges from local state.
+
+        The one full scan of the local table; only customers of partitions this
+        worker now owns are indexed (a standby copy belongs to another owner).
+        """
+        owned = self.assigned_partitions()
+        self.handler.home_partition.clear()
+        fresh = DeadlineIndex()
+        customers = total = 0
+        for cid, raw in list(self.table.items()):
+            partition = partition_of(cid, self.settings.partitions)
+            if partition not in owned:
+                continue
+            customers += 1
+            total += len(raw)
+            state = CustomerState.from_bytes(bytes(raw))
+            for journey_id, deadline in self.engine.pending_deadlines(state):
+                fresh.add(cid, journey_id, deadline)
+                self.handler.home_partition[cid] = partition
+        self.deadlines = self.handler.deadlines = fresh
+        self.customers, self.state_bytes = customers, total
+        self.metrics.table_customers.set(customers)
+        self.metrics.state_bytes.set(total)
+        log.info("recovered %d customers (%d bytes), %d deadlines", customers, total, len(fresh))
+
+    # -- consumer lag -------------------------------------------------------------------
+    async def update_lag(self) -> None:
+        """Consumer lag per assigned partition: end offset minus next offset to process."""
+        if self.app.rebalancing:
+            return
+        consumer = self.app.consumer
+        watched = {self.topics.touchpoints, self.topics.outcomes, self.topics.erasure}
+        tps = [tp for tp in consumer.assignment() if tp.topic in watched]
+        if not tps:
+            return
+        try:
+            ends = await consumer.highwaters(*tps)
+        except Exception as exc:  # noqa: BLE001 (a metrics refresh must never stop the worker)
+            log.debug("cannot read end offsets: %s", exc)
+            return
+        committed = getattr(consumer, "_committed_offset", {})
+        for tp in tps:
+            end = ends.get(tp)
+            if end is None:
+                continue
+            position = self.next_offsets.get((tp.topic, tp.partition))
+            if position is None:
+                position = committed.get(tp) if hasattr(committed, "get") else None
+            if position is None:
+                continue
+            self.metrics.set_consumer_lag(tp.topic, tp.partition, end - position)
+
+
+def _to_record(event: Any) -> InRecord:
+    message = event.message
+    timestamp = message.timestamp
+    return InRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=float(timestamp) if timestamp else None,
+    )

@@ -1,0 +1,316 @@
+"""The worker's hot path as a plain class: a batch of records in, a :class:`BatchResult` out.
+
+No Kafka, no Redis, no Faust here, so every rule of the worker is unit-tested
+without a broker. Per batch, each customer's state is read once, changed in
+memory by every record of the batch (events, outcomes, erasures, stall ticks,
+in partition order), and written once; the latest snapshot of each changed
+customer is published once, not once per event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from streams.agents.records import BatchResult, InRecord, StallTick, StateReader, StateWrite
+from streams.codec import decode_erasure, decode_event, decode_outcome
+from streams.codec.types import Rejection, TouchpointEvent
+from streams.engine import CustomerState, DeadlineIndex, Decision, Engine
+from streams.errors import StateError
+from streams.settings import Settings
+from streams.sinks.kafka_out import alert_message, dlq_message, score_message, tombstone_message
+from streams.sinks.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topics the handler reads and writes (derived from the configured prefix)."""
+
+    touchpoints: str
+    outcomes: str
+    erasure: str
+    ticks: str
+    dlq: str
+    at_risk: str
+    scores: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, ticks: str) -> TopicNames:
+        return cls(
+            touchpoints=settings.touchpoints_topic,
+            outcomes=settings.outcomes_topic,
+            erasure=settings.erasure_topic,
+            ticks=ticks,
+            dlq=settings.dlq_topic,
+            at_risk=settings.at_risk_topic,
+            scores=settings.scores_topic,
+        )
+
+
+def key_mismatch(raw_key: bytes | None, customer_id: str, raw: bytes) -> Rejection | None:
+    """Reject a record not keyed by its customer id.
+
+    State lives in the partition a customer's records land in, so a record with
+    another key (or none) would score the customer on the wrong worker.
+    """
+    if raw_key == customer_id.encode():
+        return None
+    shown = "no key" if raw_key is None else f"key {raw_key[:64]!r}"
+    return Rejection(
+        reason="invalid_value",
+        message=f"record has {shown}; producers must key each record by its customer_id",
+        path="$.customer_id",
+        raw=raw,
+    )
+
+
+class BatchHandler:
+    """Scores batches of records against per-customer state.
+
+    ``store`` reads the current serialized state; ``deadlines`` is this worker's
+    deadline index, fed from ``Decision.deadlines``; ``clock`` gives wall-clock
+    epoch seconds (used only for the future-timestamp check and latencies).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        topics: TopicNames,
+        store: StateReader,
+        deadlines: DeadlineIndex,
+        metrics: WorkerMetrics,
+        clock: Callable[[], float],
+        *,
+        max_future_skew: float = 300.0,
+    ) -> None:
+        self.engine = engine
+        self.topics = topics
+        self.store = store
+        self.deadlines = deadlines
+        self.metrics = metrics
+        self.clock = clock
+        self.max_future_skew = max_future_skew
+        # Partition each customer with an open deadline was seen in: stall ticks go there.
+        self.home_partition: dict[str, int] = {}
+
+    # -- batch -------------------------------------------------------------------------
+    def handle_batch(self, records: Iterable[InRecord]) -> BatchResult:
+        """Process ``records`` in order and return everything to publish and write."""
+        batch = _Batch(self)
+        count = 0
+        for record in records:
+            count += 1
+            try:
+                if record.topic == self.topics.touchpoints:
+                    batch.on_event(record)
+                elif record.topic == self.topics.outcomes:
+                    batch.on_outcome(record)
+                elif record.topic == self.topics.erasure:
+                    batch.on_erasure(record)
+                elif record.topic == self.topics.ticks:
+                    batch.on_tick(record)
+                else:
+                    log.warning("ignoring a record from unexpected topic %s", record.topic)
+            except StateError as exc:
+                # Unreadable stored state must not stop the stream: the record goes to
+                # the DLQ with the reason, and the state is left as it is for an operator.
+                batch.reject(record, Rejection("invalid_value", str(exc), "$", record.value or b""))
+        if count:
+            self.metrics.batch_size.observe(count)
+        return batch.finish()
+
+    def register_deadlines(self, customer_id: str, partition: int, decision: Decision) -> None:
+        for journey_id, deadline in decision.deadlines:
+            self.deadlines.add(customer_id, journey_id, deadline)
+            self.home_partition[customer_id] = partition
+
+    def forget(self, customer_id: str) -> None:
+        self.deadlines.discard(customer_id)
+        self.home_partition.pop(customer_id, None)
+
+    def due_ticks(self, now: float) -> list[tuple[int | None, StallTick]]:
+        """Stall checks due at ``now``, each with the partition of its owner (if known)."""
+        return [
+            (self.home_partition.get(cid), StallTick(cid, journey_id, now))
+            for cid, journey_id in self.deadlines.pop_due(now)
+        ]
+
+
+class _Batch:
+    """Working set of one batch: states read once, written once."""
+
+    def __init__(self, handler: BatchHandler) -> None:
+        self.h = handler
+        self.now = handler.clock()
+        self.states: dict[str, CustomerState] = {}
+        self.partitions: dict[str, int] = {}
+        self.changed: set[str] = set()
+        self.erased: set[str] = set()
+        self.channel: dict[str, str] = {}
+        self.old_sizes: dict[str, int | None] = {}
+        self.result = BatchResult()
+
+    # -- state ---------------------------------------------------------------------------
+    def stored(self, customer_id: str, partition: int) -> bytes | None:
+        raw = self.h.store.get(customer_id, partition)
+        self.old_sizes.setdefault(customer_id, None if raw is None else len(raw))
+        return raw
+
+    def state(self, customer_id: str, partition: int, *, create: bool) -> CustomerState | None:
+        state = self.states.get(customer_id)
+        if state is not None:
+            return state
+        raw = None if customer_id in self.erased else self.stored(customer_id, partition)
+        if raw is not None:
+            state = CustomerState.from_bytes(raw)
+        elif create:
+            state = self.h.engine.new_state(customer_id)
+        else:
+            return None
+        self.states[customer_id] = state
+        return state
+
+    def apply_decision(self, customer_id: str, record: InRecord, decision: Decision) -> None:
+        self.partitions[customer_id] = record.partition
+        if decision.changed:
+            self.changed.add(customer_id)
+            self.erased.discard(customer_id)
+        self.h.register_deadlines(customer_id, record.partition, decision)
+        if decision.recovered:
+            self.h.metrics.recovered.inc(len(decision.recovered))
+        for alert in decision.alerts:
+            data = alert.to_dict()
+            self.result.messages.append(alert_message(self.h.topics.at_risk, data))
+            self.h.metrics.count_alert(str(data["trigger"]), str(data["severity"]))
+
+    def reject(self, record: InRecord, rejection: Rejection) -> None:
+        self.result.rejected += 1
+        self.h.metrics.count_rejected("kafka", rejection.reason)
+        self.result.messages.append(
+            dlq_message(
+                self.h.topics.dlq,
+                rejection,
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                rejected_at=self.now,
+            )
+        )
+
+    # -- record kinds -------------------------------------------------------------------
+    def on_event(self, record: InRecord) -> None:
+        h = self.h
+        h.metrics.count_received("kafka")
+        raw = record.value or b""
+        decoded = decode_event(raw, now=self.now, max_future_skew=h.max_future_skew)
+        if isinstance(decoded, Rejection):
+            self.reject(record, decoded)
+            return
+        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
+        if mismatch is not None:
+            self.reject(record, mismatch)
+            return
+        self.score(record, decoded)
+
+    def score(self, record: InRecord, event: TouchpointEvent) -> None:
+        h = self.h
+        state = self.state(event.customer_id, record.partition, create=True)
+        assert state is not None  # noqa: S101 (create=True always gives a state)
+        decision = h.engine.apply(state, event, now=self.now)
+        self.result.processed += 1
+        self.apply_decision(event.customer_id, record, decision)
+        self.channel[event.customer_id] = event.channel
+        if not decision.changed:
+            h.metrics.count_duplicate(event.channel)
+            return
+        h.metrics.count_processed(event.channel)
+        if not decision.matched:
+            h.metrics.count_unmatched(event.channel)
+        decided_at = h.clock()
+        h.metrics.observe_latency(decided_at, event.ts, record.timestamp)
+
+    def on_outcome(self, record: InRecord) -> None:
+        raw = record.value or b""
+        decoded = decode_outcome(raw)
+        if isinstance(decoded, Rejection):
+            self.reject(record, decoded)
+            return
+        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
+        if mismatch is not None:
+            self.reject(record, mismatch)
+            return
+        state = self.state(decoded.customer_id, record.partition, create=False)
+        if state is None:
+            # An outcome for a customer this worker holds no state for (erased, or never
+            # seen): counted, nothing to change.
+            self.h.metrics.count_outcome(decoded.outcome)
+            return
+        decision = self.h.engine.apply_outcome(state, decoded)
+        self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
+        self.apply_decision(decoded.customer_id, record, decision)
+
+    def on_erasure(self, record: InRecord) -> None:
+        raw = record.value or b""
+        decoded = decode_erasure(raw)
+        if isinstance(decoded, Rejection):
+            self.reject(record, decoded)
+            return
+        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
+        if mismatch is not None:
+            self.reject(record, mismatch)
+            return
+        cid = decoded.customer_id
+        if cid not in self.old_sizes:
+            self.stored(cid, record.partition)
+        self.states.pop(cid, None)
+        self.changed.discard(cid)
+        self.erased.add(cid)
+        self.partitions[cid] = record.partition
+        self.h.forget(cid)
+        log.info("erasure request %s applied", decoded.request_id)
+
+    def on_tick(self, record: InRecord) -> None:
+        tick = StallTick.from_bytes(record.value)
+        if tick is None:
+            log.warning("ignoring a malformed stall tick at offset %s", record.offset)
+            return
+        state = self.state(tick.customer_id, record.partition, create=False)
+        if state is None:
+            return  # erased since the deadline was registered
+        decision = self.h.engine.check_stalled(state, tick.journey_id, tick.now)
+        if decision.stalled:
+            self.h.metrics.stalled_journeys.inc(len(decision.stalled))
+        self.apply_decision(tick.customer_id, record, decision)
+
+    # -- end of batch -------------------------------------------------------------------
+    def finish(self) -> BatchResult:
+        h = self.h
+        result = self.result
+        for cid in sorted(self.erased):
+            result.messages.append(tombstone_message(h.topics.scores, cid))
+            result.state_writes[cid] = StateWrite(self.partitions[cid], None)
+            result.redis[cid] = None
+            self.count_size(cid, None)
+        for cid in sorted(self.changed):
+            state = self.states[cid]
+            snapshot: dict[str, Any] = h.engine.snapshot(state)
+            result.messages.append(score_message(h.topics.scores, cid, snapshot))
+            value = state.to_bytes()
+            result.state_writes[cid] = StateWrite(self.partitions[cid], value)
+            self.count_size(cid, len(value))
+            result.redis[cid] = snapshot
+            channel = self.channel.get(cid)
+            if channel is not None:
+                h.metrics.observe_score(channel, snapshot["score"], snapshot["gap"])
+        return result
+
+    def count_size(self, customer_id: str, new_size: int | None) -> None:
+        """Track how many customers and state bytes the table gains or loses."""
+        old = self.old_sizes.get(customer_id)
+        self.result.customers_delta += (new_size is not None) - (old is not None)
+        self.result.state_bytes_delta += (new_size or 0) - (old or 0)

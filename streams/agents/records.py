@@ -1,0 +1,88 @@
+"""Plain data passed between the Faust wiring and the handlers.
+
+The handlers never see a Faust event: the wiring turns each one into an
+:class:`InRecord`, and applies a :class:`BatchResult` (messages to produce,
+state to write, snapshots for Redis) after the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from streams.sinks.kafka_out import OutMessage
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """One consumed Kafka record; ``timestamp`` is the record timestamp in epoch seconds."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """New serialized state of a customer (``None`` deletes it) and its changelog partition."""
+
+    partition: int
+    value: bytes | None
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced, applied by the wiring in this order.
+
+    1. ``messages`` are produced (DLQ, alerts, snapshots, tombstones) and awaited;
+    2. ``state_writes`` go to the table (and its changelog);
+    3. ``redis`` (latest snapshot per customer, ``None`` = delete) to the write-behind.
+
+    Producing before writing state gives at-least-once output: if the worker dies
+    in between, the batch is redelivered and the state has not yet recorded its
+    event ids, so the alerts are produced again (same ``alert_id``).
+    """
+
+    messages: list[OutMessage] = field(default_factory=list)
+    state_writes: dict[str, StateWrite] = field(default_factory=dict)
+    redis: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    processed: int = 0
+    rejected: int = 0
+    customers_delta: int = 0
+    state_bytes_delta: int = 0
+
+
+class StateReader(Protocol):
+    """Read access to the per-customer state table (serialized ``CustomerState``)."""
+
+    def get(self, customer_id: str, partition: int) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StallTick:
+    """Internal record asking the owner of a customer to check one journey's deadline."""
+
+    customer_id: str
+    journey_id: str
+    now: float
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {"customer_id": self.customer_id, "journey_id": self.journey_id, "now": self.now}
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> StallTick | None:
+        """Parse a tick; ``None`` for anything malformed (ticks are internal, never user data)."""
+        if raw is None:
+            return None
+        try:
+            obj = orjson.loads(raw)
+            return cls(str(obj["customer_id"]), str(obj["journey_id"]), float(obj["now"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None

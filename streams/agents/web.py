@@ -1,0 +1,89 @@
+"""The worker's web views (Faust web, aiohttp): health, readiness, a customer's experience.
+
+``/v1/customers/{id}/experience`` is routed by Faust to the worker that owns the
+customer's table partition; there the answer comes from the write-behind queue
+(a snapshot not yet in Redis), then Redis, then the table itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from streams.engine import CustomerState
+
+if TYPE_CHECKING:
+    from streams.agents.app import Worker
+
+log = logging.getLogger(__name__)
+
+KAFKA_PROBE_TIMEOUT = 1.0
+
+
+async def kafka_reachable(brokers: list[str], timeout: float = KAFKA_PROBE_TIMEOUT) -> str | None:
+    """None if some broker accepts a TCP connection, else why not."""
+    last = "no brokers configured"
+    for broker in brokers:
+        host, _, port = broker.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            last = f"{broker}: {exc or type(exc).__name__}"
+            continue
+        writer.close()
+        return None
+    return last
+
+
+async def customer_snapshot(worker: Worker, customer_id: str) -> dict[str, Any] | None:
+    """The customer's latest snapshot: write-behind queue, then Redis, then the table."""
+    pending = worker.redis.pending(customer_id)
+    if not worker.redis.is_missing(pending):
+        return pending  # type: ignore[return-value]
+    try:
+        cached = await worker.redis.read(customer_id)
+    except Exception as exc:  # noqa: BLE001 (Redis down: the table still answers)
+        log.debug("Redis read failed, falling back to the table: %s", exc)
+        cached = None
+    if cached is not None:
+        return cached
+    raw = worker.store.lookup(customer_id)
+    if raw is None:
+        return None
+    snapshot: dict[str, Any] = worker.engine.snapshot(CustomerState.from_bytes(raw))
+    return snapshot
+
+
+def register_views(worker: Worker) -> None:
+    """Add the worker's pages to its Faust app."""
+    app = worker.app
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        kafka_problem = await kafka_reachable(worker.settings.broker_list)
+        recovered = worker.recovered()
+        checks = {
+            "kafka": "ok" if kafka_problem is None else f"unreachable ({kafka_problem})",
+            "tables": "recovered" if recovered else "recovering",
+        }
+        ready = kafka_problem is None and recovered
+        return view.json(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    @app.page("/v1/customers/{id}/experience")
+    @app.table_route(table=worker.table, match_info="id")
+    async def experience(view: Any, request: Any, id: str) -> Any:  # noqa: A002
+        snapshot = await customer_snapshot(worker, id)
+        if snapshot is None:
+            return view.json(
+                {"error": "not_found", "message": f"no experience recorded for customer {id!r}"},
+                status=404,
+            )
+        return view.json(snapshot)
