@@ -163,7 +163,8 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
     partitions = {dict(labels)["partition"] for labels in sets["cx_consumer_lag_records"]}
     assert partitions <= {str(p) for p in range(m.MAX_PARTITION + 1)} | {"other"}
     assert registry.get_sample_value("cx_events_processed_total", {"channel": "web"}) == 1
-    assert registry.get_sample_value("cx_events_processed_total", {"channel": "other"}) > 3000
+    n_other = registry.get_sample_value("cx_events_processed_total", {"channel": "other"})
+    assert n_other is not None and n_other > 3000
     assert (
         registry.get_sample_value(
             "cx_consumer_lag_records", {"topic": "cx.touchpoints", "partition": "5"}

@@ -99,7 +99,7 @@ def test_rule_tests_fail_when_the_alert_never_fires(
     (tmp_path / "rules").mkdir()
     (tmp_path / "tests").mkdir()
     (tmp_path / "rules" / RULES.name).write_text(yaml.safe_dump(doc))
-    mutant_tests = []
+    mutant_tests: list[Path] = []
     for path, file_doc, test in _rule_tests():
         if any(c["alertname"] == alertname for c in test.get("alert_rule_test", [])):
             out = tmp_path / "tests" / f"{len(mutant_tests)}-{path.name}"
