@@ -13,6 +13,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ! command -v python3.11 >/dev/null 2>&1; then
     missing+=(python3.11 python3.11-venv)
+elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3.11-venv)  # Debian splits venv/ensurepip out of python3.11
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
