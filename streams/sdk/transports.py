@@ -60,7 +60,7 @@ class KafkaTransport:
         **producer_config: Any,
     ) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError, NoBrokersAvailable
+        from kafka.errors import KafkaError
 
         servers = [brokers] if isinstance(brokers, str) else list(brokers)
         servers = [s.strip() for part in servers for s in part.split(",") if s.strip()]
@@ -89,7 +89,9 @@ class KafkaTransport:
         where = ",".join(servers)
         try:
             self.producer = KafkaProducer(**config)
-        except (NoBrokersAvailable, KafkaError, OSError) as exc:
+        # kafka-python 3 raises KafkaTimeoutError("Unable to bootstrap ..."); 2.x raised
+        # NoBrokersAvailable. Both are KafkaErrors.
+        except (KafkaError, OSError) as exc:
             raise KafkaUnavailable(
                 f"Kafka not reachable at {where} ({exc}): run `make stack`, or point "
                 "TOUCHPOINT_KAFKA_BROKERS at a running broker"
