@@ -277,9 +277,12 @@ def _parse_signal(j: int, raw: Any, fail: Callable[[str], RulesError]) -> Signal
 def _syntax_where(text: str, message: str) -> str:
     """Name the rule around a TOML syntax error from the line number in tomllib's message."""
     m = re.search(r"line (\d+)", message)
-    if m is None:
+    if m is not None:
+        line_no = int(m.group(1))
+    elif "end of document" in message:
+        line_no = len(text.splitlines())
+    else:
         return "syntax error"
-    line_no = int(m.group(1))
     rule_no = 0
     name: str | None = None
     for line in text.splitlines()[:line_no]:

@@ -112,6 +112,6 @@ def snapshot(state: CustomerState, cfg: EngineConfig) -> dict[str, object]:
         "open_journeys": open_journeys,
         "active_triggers": triggers,
         "events_counted": state.n_events,
-        "last_event_at": rfc3339(state.ref) if state.ref != NEG_INF else None,
+        "last_event_at": rfc3339(state.ref if state.ref != NEG_INF else 0.0),
         "schema_version": SNAPSHOT_SCHEMA_VERSION,
     }
