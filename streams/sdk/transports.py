@@ -198,7 +198,7 @@ class HttpTransport:
                 ) from exc
             parsed = _json(body)
             if isinstance(parsed, dict) and isinstance(parsed.get("results"), list):
-                return _results(parsed, len(batch), status=status)
+                return _results(parsed, len(batch), status=status, summary=_summary(body))
             raise RejectedDeliveryError(
                 f"collector at {self.url} answered {status}: {_summary(body)}{_hint(status)}",
                 status=status,
@@ -239,7 +239,7 @@ def _hint(status: int) -> str:
     return ""
 
 
-def _results(body: Any, count: int, *, status: int | None) -> SendResult:
+def _results(body: Any, count: int, *, status: int | None, summary: str = "") -> SendResult:
     """Per-event answers; on a 4xx, events the server did not mention failed too."""
     result = SendResult()
     results = body.get("results") if isinstance(body, dict) else None
@@ -271,7 +271,8 @@ def _results(body: Any, count: int, *, status: int | None) -> SendResult:
                     Refusal(
                         index,
                         RejectedDeliveryError(
-                            f"collector answered {status} without a result for this event",
+                            f"collector answered {status} without a result for this event: "
+                            f"{summary or '(no detail)'}",
                             status=status,
                         ),
                     )
