@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from streams.sim.clock import CALL_CENTRE_HOURS, DELIVERY_HOURS, STORE_HOURS
+from streams.sim.clock import ANY_HOURS, CALL_CENTRE_HOURS, DELIVERY_HOURS, STORE_HOURS
 from streams.sim.timeline import Timeline
 
 POSITIVE_FEEDBACK: Final = (
@@ -191,13 +191,19 @@ def noise(t: Timeline, ms: int, kind: str) -> None:
         t.add(ms, t.digital(), "search.no_results", page="search")
 
 
-EVERYDAY: Final[dict[str, Callable[[Timeline, int], None]]] = {
-    "browse": browse,
-    "online_purchase": online_purchase,
-    "click_and_collect": click_and_collect,
-    "store_visit": store_visit,
-    "support": support,
-    "return_refund": return_refund,
-    "survey": survey,
-    "loyalty": loyalty,
+# Everyday activities: what happens, and the hours in which it starts.
+EVERYDAY: Final[dict[str, tuple[Callable[[Timeline, int], None], tuple[int, int]]]] = {
+    "browse": (browse, ANY_HOURS),
+    "online_purchase": (online_purchase, ANY_HOURS),
+    "click_and_collect": (click_and_collect, ANY_HOURS),
+    "store_visit": (store_visit, STORE_HOURS),
+    "support": (support, CALL_CENTRE_HOURS),
+    "return_refund": (return_refund, ANY_HOURS),
+    "survey": (survey, ANY_HOURS),
+    "loyalty": (loyalty, ANY_HOURS),
+}
+NOISE_HOURS: Final[dict[str, tuple[int, int]]] = {
+    "page.slow": ANY_HOURS,
+    "search.no_results": ANY_HOURS,
+    "store.queue": STORE_HOURS,
 }

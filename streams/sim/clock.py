@@ -91,7 +91,12 @@ class Clock:
         return self.day_start(day) + offset
 
     def into_hours(self, rng: random.Random, ms: int, hours: tuple[int, int]) -> int:
-        """``ms`` if it falls within opening ``hours``, else a moment soon after the next opening."""
+        """``ms`` if it falls within opening ``hours``, else a moment of the next opening hours.
+
+        Spread over the whole of the next opening hours (busier at the busy hours), not
+        piled up at opening time: a parcel that cannot come at night comes some time the
+        next day.
+        """
         lo, hi = hours
         tod = ms % DAY
         if lo * HOUR <= tod < hi * HOUR:
@@ -99,7 +104,9 @@ class Clock:
         opening = ms - tod + lo * HOUR
         if tod >= hi * HOUR:
             opening += DAY
-        return opening + rng.randrange(2 * HOUR)
+        cum = self._cum[(False, hours)]
+        hour = bisect_right(cum, rng.random() * cum[-1])
+        return opening + (hour - lo) * HOUR + rng.randrange(HOUR)
 
     def later(self, rng: random.Random, ms: int, lo_minutes: float, hi_minutes: float) -> int:
         """A moment between ``lo_minutes`` and ``hi_minutes`` after ``ms``."""

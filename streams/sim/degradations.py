@@ -195,14 +195,13 @@ def detractor(t: Timeline, ms: int, wave: CrashWave) -> None:
     """Something disappointed them (a damaged parcel, an empty shelf); nps 0-4, then more."""
     rng, clock = t.rng, t.clock
     channel = t.digital()
-    cause = rng.random()
-    if cause < 0.4:
+    if rng.random() < 0.5:
         delivery = t.journey("delivery")
         ms = clock.into_hours(rng, ms, DELIVERY_HOURS)
         t.add(ms, channel, "order.shipped", journey=delivery, status="started")
         ms = clock.into_hours(rng, clock.later(rng, ms, 20 * 60, 40 * 60), DELIVERY_HOURS)
         t.add(ms, channel, "delivery.damaged", journey=delivery, status="failed")
-    elif cause < 0.7:
+    else:
         ms = clock.into_hours(rng, ms, STORE_HOURS)
         t.add(ms, "store", "store.visited")
         ms = clock.later(rng, ms, 2, 20)
@@ -231,13 +230,16 @@ def complaint(t: Timeline, ms: int, wave: CrashWave) -> None:
     ms = clock.later(rng, ms, 5, 40)
     _complaint(t, ms, "store", "store")
     case = t.journey("support_case")
-    if rng.random() < 0.5:
+    call, again, survey = rng.random() < 0.5, rng.random() < 0.35, rng.random() < 0.6
+    if not (call or again or survey):
+        survey = True  # a complaint alone is not the whole story: always one more bad signal
+    if call:
         ms = _call(t, clock.later(rng, ms, 12 * 60, 48 * 60), case, wait=(300, 900),
                    resolved=False, first=True)  # fmt: skip
-    if rng.random() < 0.35:
+    if again:
         ms = clock.later(rng, ms, 24 * 60, 60 * 60)
         _complaint(t, ms, t.digital(), "store")
-    if rng.random() < 0.6:
+    if survey:
         _bad_survey(t, clock.later(rng, ms, 60, 24 * 60), t.digital())
 
 

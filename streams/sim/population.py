@@ -107,16 +107,26 @@ def crash_wave(config: SimConfig, clock: Clock) -> CrashWave:
 
 
 def assign_degradations(config: SimConfig) -> dict[int, str]:
-    """Customer index -> degradation kind, for exactly ``config.degraded_count`` customers."""
+    """Customer index -> degradation kind, for exactly ``config.degraded_count`` customers.
+
+    Kinds are shared out in proportion to their weights (largest remainder), so every
+    kind appears once there are enough degraded customers, then dealt out at random.
+    """
     count = config.degraded_count
     if count == 0:
         return {}
     rng = random.Random(derive_seed(config.seed, GLOBAL_STREAM, 2))
     chosen = sorted(rng.sample(range(config.customers), count))
     kinds = list(config.degradations)
-    cum = list(accumulate(DEGRADATIONS[k] for k in kinds))
-    picked = rng.choices(kinds, cum_weights=cum, k=count)
-    return dict(zip(chosen, picked, strict=True))
+    total = sum(DEGRADATIONS[k] for k in kinds)
+    quotas = {k: count * DEGRADATIONS[k] / total for k in kinds}
+    shares = {k: int(q) for k, q in quotas.items()}
+    by_remainder = sorted(kinds, key=lambda k: (shares[k] - quotas[k], kinds.index(k)))
+    for k in by_remainder[: count - sum(shares.values())]:
+        shares[k] += 1
+    dealt = [k for k in kinds for _ in range(shares[k])]
+    rng.shuffle(dealt)
+    return dict(zip(chosen, dealt, strict=True))
 
 
 def _activity_cum(habits: tuple[float, float, float]) -> list[float]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from streams.sim.activities import EVERYDAY, noise, onboarding
+from streams.sim.activities import EVERYDAY, NOISE_HOURS, noise, onboarding
 from streams.sim.clock import HOUR, Clock
 from streams.sim.config import SimConfig
 from streams.sim.degradations import SCENARIOS, SPAN_DAYS
@@ -158,16 +158,26 @@ class Simulation:
         rng = self._day_rng
         rng.seed((c.day_seed << 9) | day)  # reseeding one RNG is cheaper than a new one a day
         t = Timeline(c, rng, self.clock, clip=True)
+        clock = self.clock
+        floor = None  # a new customer does nothing before opening the account
         if c.joins_day is not None:
             if day < c.joins_day:
                 return []
             if day == c.joins_day:
-                onboarding(t, self.clock.time_on_day(rng, day))
-        for _ in range(_poisson(rng, c.daily_rate * self.clock.day_factor(day))):
+                floor = clock.time_on_day(rng, day)
+                onboarding(t, floor)
+        for _ in range(_poisson(rng, c.daily_rate * clock.day_factor(day))):
             kind = rng.choices(ACTIVITIES, cum_weights=c.activity_cum)[0]
-            EVERYDAY[kind](t, self.clock.time_on_day(rng, day))
+            activity, hours = EVERYDAY[kind]
+            ms = clock.time_on_day(rng, day, hours)
+            if floor is not None and ms <= floor:
+                ms = clock.later(rng, floor, 20, 240)
+            activity(t, ms)
         if c.noise is not None and day == c.noise_day:
-            noise(t, self.clock.time_on_day(rng, day), c.noise)
+            ms = clock.time_on_day(rng, day, NOISE_HOURS[c.noise])
+            if floor is not None and ms <= floor:
+                ms = clock.later(rng, floor, 20, 240)
+            noise(t, ms, c.noise)
         return t.finish()
 
     def timeline(self) -> Iterator[dict[str, Any]]:
