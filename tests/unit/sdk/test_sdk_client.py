@@ -196,3 +196,15 @@ def test_close_is_idempotent(memory: MemoryTransport) -> None:
     assert client.close()
     assert client.close()
     assert len(memory.events) == 1
+
+
+def test_events_left_in_the_buffer_are_delivered_at_interpreter_exit(collector: Any) -> None:
+    code = (
+        "from streams.sdk import TouchpointClient\n"
+        f"client = TouchpointClient.http({collector.url!r}, api_key='k', flush_interval=3600)\n"
+        "client.web.page_error('c-exit', page='/bye')\n"
+        "# no flush(), no close(): the client's finalizer delivers at exit\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    [request] = collector.requests
+    assert [e["customer_id"] for e in request.body["events"]] == ["c-exit"]
