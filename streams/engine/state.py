@@ -182,9 +182,14 @@ def _encode(s: CustomerState) -> list[Any]:
         [[t, _ms(ts, ref)] for t, ts in s.cleared.items()],
         [[a.alert_id, a.trigger, _ms(a.detected, ref), a.stage] for a in s.open_alerts],
     ]
-    reasons = [
-        [e, CHANNEL_INDEX[ch], ty, d, vw, _ms(ts, ref), r] for e, ch, ty, d, vw, ts, r in s.reasons
-    ]
+    # grouped by event: [event_id, channel, type, time, [dim, vw, rule, dim, vw, rule, ...]]
+    reasons: list[list[Any]] = []
+    for e, ch, ty, dim, vw, ts, r in s.reasons:
+        rel = _ms(ts, ref)
+        if reasons and reasons[-1][0] == e and reasons[-1][3] == rel:
+            reasons[-1][4].extend((dim, vw, r))
+        else:
+            reasons.append([e, CHANNEL_INDEX[ch], ty, rel, [dim, vw, r]])
     return [
         STATE_VERSION,
         s.customer_id,
@@ -233,9 +238,10 @@ def _decode(o: list[Any]) -> CustomerState:
     s.below_active = bool(below)
     s.cleared = {t: _ts(ms, ref) for t, ms in cleared}
     s.open_alerts = [OpenAlert(a, t, _ts(ms, ref), st) for a, t, ms, st in open_alerts]
-    s.reasons = [
-        (e, CHANNELS[ch], ty, d, vw, _ts(ms, ref), rule) for e, ch, ty, d, vw, ms, rule in o[12]
-    ]
+    for e, ch, ty, ms, sigs in o[12]:
+        ts = _ts(ms, ref)
+        for k in range(0, len(sigs), 3):
+            s.reasons.append((e, CHANNELS[ch], ty, sigs[k], sigs[k + 1], ts, sigs[k + 2]))
     s.survey_ts, s.survey_detractor = _ts(o[13][0], ref), bool(o[13][1])
     s.complaint_ts, s.complaint_resolved_ts = _ts(o[14][0], ref), _ts(o[14][1], ref)
     return s

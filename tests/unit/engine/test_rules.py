@@ -36,9 +36,7 @@ def test_default_rules_load_and_index_by_type() -> None:
     assert rules.candidates("app.crashed", "web") == ()  # channel-restricted rule
 
 
-@pytest.mark.parametrize(
-    ("etype", "channel"), [(e.type, c) for e in CATALOGUE for c in e.channels]
-)
+@pytest.mark.parametrize(("etype", "channel"), [(e.type, c) for e in CATALOGUE for c in e.channels])
 def test_default_rules_cover_every_catalogue_type_on_its_channels(etype: str, channel: str) -> None:
     rules = load_rules()
     candidates = rules.candidates(etype, channel)
@@ -134,8 +132,8 @@ def test_duplicate_rule_names_are_refused() -> None:
         ("[engine]\nhalf_life = 3", "[engine] unknown key(s) half_life"),
         ("[engine.alerts]\nenter_gap = 5\nexit_gap = 9", "exit_gap (9.0) must be <= enter_gap"),
         ("[engine.caps]\nevent_ids = 0", "[engine.caps] event_ids: must be an integer >= 1"),
-        ("[engine.tiers]\ndefault = \"gold\"", "tier 'gold' has no prior"),
-        ("[engine.alerts.base_severity]\ncomplaint = \"urgent\"", "unknown severity 'urgent'"),
+        ('[engine.tiers]\ndefault = "gold"', "tier 'gold' has no prior"),
+        ('[engine.alerts.base_severity]\ncomplaint = "urgent"', "unknown severity 'urgent'"),
     ],
 )
 def test_engine_section_errors_name_file_and_key(engine: str, fault: str) -> None:

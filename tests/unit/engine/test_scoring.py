@@ -79,7 +79,11 @@ def test_an_older_event_is_added_with_its_decay_factor(engine: Engine) -> None:
 
 def test_overall_score_weights_dimensions(engine: Engine) -> None:
     weighted = Engine(
-        parse_rules(SIMPLE.replace("[engine.tiers]", "[engine.dimension_weights]\ninteraction = 3.0\n[engine.tiers]"))
+        parse_rules(
+            SIMPLE.replace(
+                "[engine.tiers]", "[engine.dimension_weights]\ninteraction = 3.0\n[engine.tiers]"
+            )
+        )
     )
     state = weighted.new_state("c1")
     weighted.apply(state, event("e1", "page.error"))
@@ -128,6 +132,7 @@ def test_snapshot_follows_the_contract_and_has_no_clock_fields() -> None:
     ]
     assert set(snap) >= {"score", "expectation", "gap", "dimensions", "active_triggers"}
     assert isinstance(snap["score"], float)
-    assert snap["gap"] == round(float(snap["expectation"]) - float(snap["score"]), 2) or abs(
-        float(snap["gap"]) - (float(snap["expectation"]) - float(snap["score"]))
-    ) <= 0.011
+    assert (
+        snap["gap"] == round(float(snap["expectation"]) - float(snap["score"]), 2)
+        or abs(float(snap["gap"]) - (float(snap["expectation"]) - float(snap["score"]))) <= 0.011
+    )
