@@ -224,9 +224,9 @@ def _json(body: bytes) -> Any:
 def _summary(body: bytes) -> str:
     parsed = _json(body)
     if isinstance(parsed, dict):
-        for key in ("error", "message", "detail"):
-            if isinstance(parsed.get(key), str):
-                return str(parsed[key])
+        parts = [str(parsed[k]) for k in ("error", "message", "detail") if parsed.get(k)]
+        if parts:
+            return ": ".join(parts)
     text = body.decode("utf-8", "replace").strip()
     return text[:200] or "(empty body)"
 
