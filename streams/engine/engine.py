@@ -16,7 +16,7 @@ from streams.engine.config import DIMENSIONS, TRIGGERS
 from streams.engine.deadlines import DeadlineIndex
 from streams.engine.rules import NO_JOURNEY, RuleSet
 from streams.engine.snapshot import Scores, scores, snapshot
-from streams.engine.state import NEG_INF, CustomerState, OpenAlert, digest, rfc3339
+from streams.engine.state import NEG_INF, CustomerState, OpenAlert, canonical, digest, rfc3339
 
 BELOW, FAILED, STALLED, REPEAT, DETRACTOR, COMPLAINT = range(6)
 _MAX_REASONS: Final = 5
@@ -92,15 +92,16 @@ class Engine:
                 state.id_floor = old_ts
         state.n_events += 1
         decision = Decision()
+        tq = round(ts * 1000) / 1000  # canonical(ts): bookkeeping times are whole ms
 
         context = event.context
         if context:
             tier = context.get("tier")
             if tier is not None and (
-                ts > state.tier_ts or (ts == state.tier_ts and tier > (state.tier or ""))
+                tq > state.tier_ts or (tq == state.tier_ts and tier > (state.tier or ""))
             ):
                 state.tier = tier
-                state.tier_ts = ts
+                state.tier_ts = tq
 
         # rebase the decayed sums to the newest event time, or decay this event to it
         s = state.sums
@@ -144,7 +145,7 @@ class Engine:
                     s[i + 3] += w * fl
                     if vw < 0:
                         reasons.append(
-                            (event.event_id, event.channel, etype, sig.dim, vw, ts, rule.name)
+                            (event.event_id, event.channel, etype, sig.dim, vw, tq, rule.name)
                         )
             if len(reasons) > cfg.cap_reasons:
                 reasons.sort(key=_reason_time, reverse=True)
@@ -156,7 +157,7 @@ class Engine:
         candidates: list[tuple[int, str | None, str | None, bool]] = []
         if journey is not None:
             res = journeys.step(
-                state, cfg, journey, ts, metrics.get("attempts"), etype in cfg.contact_types
+                state, cfg, journey, tq, metrics.get("attempts"), etype in cfg.contact_types
             )
             if res.deadline is not None:
                 decision.deadlines.append((journey.id, res.deadline))
@@ -166,12 +167,12 @@ class Engine:
                 if res.repeat:
                     candidates.append((REPEAT, journey.id, res.journey.type, False))
         if etype in cfg.complaint_types:
-            if ts > state.complaint_ts:
-                state.complaint_ts = ts
+            if tq > state.complaint_ts:
+                state.complaint_ts = tq
             if fresh:
                 candidates.append((COMPLAINT, _jid(event), _jtype(event), False))
-        elif etype in cfg.complaint_resolved_types and ts > state.complaint_resolved_ts:
-            state.complaint_resolved_ts = ts
+        elif etype in cfg.complaint_resolved_types and tq > state.complaint_resolved_ts:
+            state.complaint_resolved_ts = tq
         if metrics:
             nps = metrics.get("nps")
             csat = metrics.get("csat")
@@ -179,8 +180,8 @@ class Engine:
                 bad = (nps is not None and nps <= cfg.detractor_nps_max) or (
                     csat is not None and csat <= cfg.detractor_csat_max
                 )
-                if ts > state.survey_ts or (ts == state.survey_ts and bad):
-                    state.survey_ts = ts
+                if tq > state.survey_ts or (tq == state.survey_ts and bad):
+                    state.survey_ts = tq
                     state.survey_detractor = bad
                 if bad and fresh:
                     candidates.append((DETRACTOR, _jid(event), _jtype(event), False))
@@ -200,7 +201,7 @@ class Engine:
         if state.open_alerts:
             self._check_recovery(state, sc, decision)
         for trigger, jid, jtype, escalate_only in candidates:
-            alert = self._raise(state, sc, trigger, jid, jtype, ts, event.event_id,
+            alert = self._raise(state, sc, trigger, jid, jtype, tq, event.event_id,
                                 event.occurred_at, now, escalate_only)  # fmt: skip
             if alert is not None:
                 decision.alerts.append(alert)
@@ -247,16 +248,17 @@ class Engine:
         decision = Decision()
         kind = outcome.outcome
         t = open_alert.trigger
+        ots = canonical(outcome.ts)
         if kind in ("contacted", "resolved"):
             if open_alert.stage == 0:
-                decision.outreach_seconds = max(0.0, outcome.ts - open_alert.detected)
+                decision.outreach_seconds = max(0.0, ots - open_alert.detected)
                 open_alert.stage = 1
             last = state.last_alert.get(t)
-            if last is None or outcome.ts > last[0]:
-                state.last_alert[t] = (outcome.ts, last[1] if last is not None else 0)
+            if last is None or ots > last[0]:
+                state.last_alert[t] = (ots, last[1] if last is not None else 0)
             if kind == "resolved":
-                if outcome.ts > state.cleared.get(t, NEG_INF):
-                    state.cleared[t] = outcome.ts
+                if ots > state.cleared.get(t, NEG_INF):
+                    state.cleared[t] = ots
                 if t == BELOW:
                     state.below_active = False
         elif kind == "declined":
@@ -323,7 +325,7 @@ class Engine:
         state.last_alert[trigger] = (ts, level)
         name = TRIGGERS[trigger]
         aid = alert_id(state.customer_id, name, jid, cause_id)
-        detected_ts = now if now is not None else ts
+        detected_ts = canonical(now) if now is not None else ts
         state.open_alerts.append(OpenAlert(aid, trigger, detected_ts))
         if len(state.open_alerts) > cfg.cap_open_alerts:
             del state.open_alerts[0]

@@ -12,7 +12,7 @@ from typing import Final
 
 from streams.codec.types import Journey
 from streams.engine.config import EngineConfig
-from streams.engine.state import CustomerState, JourneyState, digest
+from streams.engine.state import CustomerState, JourneyState, canonical, digest
 
 TERMINAL_BAD: Final = frozenset({"failed", "abandoned"})
 # tie-break for steps with the same time: the worse status wins, in any arrival order
@@ -35,7 +35,7 @@ def step(
     state: CustomerState,
     cfg: EngineConfig,
     journey: Journey,
-    ts: float,
+    ts: float,  # canonical (whole milliseconds)
     attempts: float | None,
     is_contact: bool,
 ) -> StepResult:
@@ -49,7 +49,7 @@ def step(
         if status == "completed":
             _tombstone(state, cfg, jid)
             return out
-        js = JourneyState(jid, journey.type, status, ts, ts + cfg.sla[journey.type])
+        js = JourneyState(jid, journey.type, status, ts, canonical(ts + cfg.sla[journey.type]))
         state.journeys[jid] = js
         out.deadline = js.deadline
         if len(state.journeys) > cfg.cap_open_journeys:
@@ -62,7 +62,7 @@ def step(
         if ts < js.start:
             js.start = ts
             js.type = journey.type
-            js.deadline = ts + cfg.sla[journey.type]
+            js.deadline = canonical(ts + cfg.sla[journey.type])
             out.deadline = js.deadline
         if ts > js.last:
             js.last = ts

@@ -152,12 +152,19 @@ class CustomerState:
             ) from exc
 
 
+def canonical(ts: float) -> float:
+    """A time rounded to whole milliseconds: bookkeeping times are kept canonical so they
+    survive the integer-millisecond encoding exactly (a restored state behaves the same)."""
+    return round(ts * 1000) / 1000
+
+
 def _ms(ts: float, ref: float) -> int | None:
-    return None if ts == NEG_INF else round((ts - ref) * 1000)
+    """Milliseconds relative to the whole-millisecond anchor of ``ref`` (small integers)."""
+    return None if ts == NEG_INF else round(ts * 1000) - round(ref * 1000)
 
 
 def _ts(ms: int | None, ref: float) -> float:
-    return NEG_INF if ms is None else ref + ms / 1000
+    return NEG_INF if ms is None else (round(ref * 1000) + ms) / 1000
 
 
 def _encode(s: CustomerState) -> list[Any]:
@@ -197,7 +204,8 @@ def _encode(s: CustomerState) -> list[Any]:
         _ms(s.tier_ts, ref),
         s.ref if s.ref != NEG_INF else None,
         s.n_events,
-        _ms(s.id_floor, ref),
+        # rounded UP so the restored floor still covers every evicted id
+        None if s.id_floor == NEG_INF else math.ceil(s.id_floor * 1000) - round(ref * 1000),
         _b85(_SUMS.pack(*s.sums)),
         _b85(bytes(ids)),
         journeys,

@@ -11,7 +11,7 @@ from streams.engine import STATE_VERSION, CustomerState, Engine, load_rules
 from streams.engine.state import ID_DIGEST_BYTES, digest
 from streams.errors import StateError
 
-from .helpers import HOUR, T0, event
+from .helpers import T0, event
 
 
 @pytest.fixture
@@ -123,4 +123,3 @@ def test_ids_are_stored_as_short_digests(engine: Engine) -> None:
     packed = base64.b85decode(orjson.loads(state.to_bytes())[8])
     assert packed[:ID_DIGEST_BYTES] == digest("a-very-long-event-id-" + "x" * 40)
     assert b"very-long" not in state.to_bytes()
-    assert HOUR  # helpers imported for symmetry with other tests
