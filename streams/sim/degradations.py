@@ -172,7 +172,8 @@ def long_call_queue(t: Timeline, ms: int, wave: CrashWave) -> None:
 
 
 def app_crash_wave(t: Timeline, ms: int, wave: CrashWave) -> None:
-    """Inside the wave window, the app crashes 3-5 times; a checkout may be lost."""
+    """Inside the wave window, the app crashes 3-5 times; a checkout may be lost; a bad
+    survey and/or angry feedback follow."""
     rng, clock = t.rng, t.clock
     ms = wave.start_ms + rng.randrange(max(1, (wave.end_ms - wave.start_ms) // 2))
     purchase = t.journey("purchase") if rng.random() < 0.4 else None
@@ -187,7 +188,8 @@ def app_crash_wave(t: Timeline, ms: int, wave: CrashWave) -> None:
     if rng.random() < 0.5:
         t.add(clock.later(rng, ms, 5, 90), "app", "feedback.submitted",
               text="The app keeps crashing since the last update.")  # fmt: skip
-    else:
+    if purchase is None or rng.random() < 0.6:
+        # Free text alone says little to a scorer; a crash wave also shows in the surveys.
         _bad_survey(t, clock.later(rng, ms, 30, 6 * 60), "app", nps=rng.random() < 0.5)
 
 

@@ -62,7 +62,7 @@ def test_journeys_cross_channels(medium_events: list[dict[str, Any]]) -> None:
         if "journey" in e and e["journey"]["id"] in crossing:
             by_id[e["journey"]["id"]].append(e)
     types = {(e["journey"]["type"], e["channel"], e["type"]) for es in by_id.values() for e in es}
-    assert ("purchase", "store", "store.pickup") in types  # buy online, collect in store
+    assert ("delivery", "store", "store.pickup") in types  # buy online, collect in store
     assert ("delivery", "call_centre", "call.queued") in types  # parcel late, call about it
     assert ("return", "store", "return.received") in types  # return dropped at a store
 
