@@ -259,7 +259,9 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:  # any failure is only reported: Redis is not required
             redis = f"unavailable ({type(exc).__name__}); rate limits fail open"
     ready = kafka == "ok"
-    return json_response(200 if ready else 503, {"ready": ready, "kafka": kafka, "redis": redis})
+    # Same shape as the worker's /readyz, so one probe parser reads both.
+    body = {"status": "ready" if ready else "not_ready", "checks": {"kafka": kafka, "redis": redis}}
+    return json_response(200 if ready else 503, body)
 
 
 async def metrics(request: web.Request) -> web.Response:

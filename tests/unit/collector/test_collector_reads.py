@@ -136,13 +136,14 @@ async def test_readyz_follows_kafka_and_only_reports_redis() -> None:
     async with serve(build(redis, ready=ok)) as client:
         resp = await client.get("/readyz")
         body = await resp.json()
-        assert resp.status == 200 and body["ready"] is True and body["kafka"] == "ok"
-        assert body["redis"].startswith("unavailable")
+        assert resp.status == 200 and body["status"] == "ready"
+        assert body["checks"]["kafka"] == "ok"
+        assert body["checks"]["redis"].startswith("unavailable")
     async with serve(build(FakeRedis(), ready=down)) as client:
         resp = await client.get("/readyz")
         body = await resp.json()
-        assert resp.status == 503 and body["ready"] is False
-        assert "make stack" in body["kafka"] and body["redis"] == "ok"
+        assert resp.status == 503 and body["status"] == "not_ready"
+        assert "make stack" in body["checks"]["kafka"] and body["checks"]["redis"] == "ok"
 
 
 async def test_metrics_use_route_templates_and_key_names_never_secrets() -> None:
