@@ -112,7 +112,8 @@ def authenticate(keys: Sequence[ApiKey], secret: str | None) -> ApiKey | None:
     """
     if secret is None:
         return None
-    presented = secret.encode()
+    # Header values may carry undecodable bytes as surrogates; never let them raise.
+    presented = secret.encode("utf-8", "surrogateescape")
     found: ApiKey | None = None
     for key in keys:
         if hmac.compare_digest(presented, key.secret.encode()):

@@ -89,6 +89,10 @@ def test_authenticate_refuses_anything_else(secret: str | None) -> None:
     assert authenticate(parse_api_keys(SPEC), secret) is None
 
 
+def test_undecodable_header_bytes_are_just_a_wrong_secret() -> None:
+    assert authenticate(parse_api_keys(SPEC), "s3cret-\udcff") is None
+
+
 def test_forbidden_channels_lists_index_and_channel() -> None:
     web_only = parse_api_keys(SPEC)[0]
     events = [(0, "web"), (1, "store"), (2, "web"), (3, "call_centre")]

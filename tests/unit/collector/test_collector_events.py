@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -264,3 +265,17 @@ async def test_unknown_route_and_wrong_method_are_json() -> None:
         assert (missing.status, (await missing.json())["error"]) == (404, "not_found")
         assert (wrong.status, (await wrong.json())["error"]) == (405, "method_not_allowed")
         assert "POST" in wrong.headers["Allow"]
+
+
+async def test_undecodable_key_header_is_401_not_a_crash() -> None:
+    async with serve(build(FakeSend())) as client:
+        assert client.host is not None and client.port is not None
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            b"POST /v1/events HTTP/1.1\r\nHost: t\r\nX-API-Key: \xff\xfe\x80\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+    assert status_line.split()[1] == b"401"
