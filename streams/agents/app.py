@@ -99,9 +99,10 @@ class Worker:
         self.app = faust.App(settings.app_id, **faust_settings(settings))
         self.table = self.app.Table(
             TABLE_NAME,
-            schema=faust.Schema(
-                key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            ),
+            # bytes types select the raw codec for the changelog: keys are the utf-8
+            # customer id, values CustomerState.to_bytes(), exactly as stored.
+            key_type=bytes,
+            value_type=bytes,
             partitions=settings.partitions,
             help="Serialized CustomerState per customer id",
         )
@@ -257,7 +258,8 @@ class Worker:
         self.handler.home_partition.clear()
         fresh = DeadlineIndex()
         customers = total = 0
-        for cid, raw in list(self.table.items()):
+        for key, raw in list(self.table.items()):
+            cid = bytes(key).decode("utf-8", "replace")
             partition = partition_of(cid, self.settings.partitions)
             if partition not in owned:
                 continue

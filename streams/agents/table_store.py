@@ -19,7 +19,7 @@ from faust.streams import _current_event
 
 
 class TableStore:
-    """The handler's state store over a Faust table (raw keys and values)."""
+    """The handler's state store over a Faust table (keys: utf-8 customer id; raw values)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -40,20 +40,21 @@ class TableStore:
 
     def get(self, customer_id: str, partition: int) -> bytes | None:
         with self._at(partition):
-            value = self.table.get(customer_id)
+            value = self.table.get(customer_id.encode())
         return bytes(value) if value is not None else None
 
     def write(self, writes: Mapping[str, tuple[int, bytes | None]]) -> None:
         """Apply ``{customer_id: (partition, value or None to delete)}`` to the table."""
         for customer_id, (partition, value) in writes.items():
+            key = customer_id.encode()
             with self._at(partition):
                 if value is None:
-                    if customer_id in self.table:
-                        del self.table[customer_id]
+                    if key in self.table:
+                        del self.table[key]
                 else:
-                    self.table[customer_id] = value
+                    self.table[key] = value
 
     def lookup(self, customer_id: str) -> bytes | None:
         """Read outside stream processing (web views): every local partition is searched."""
-        value = self.table.get(customer_id)
+        value = self.table.get(customer_id.encode())
         return bytes(value) if value is not None else None
