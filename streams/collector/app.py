@@ -23,15 +23,16 @@ from streams.collector.auth import parse_api_keys
 from streams.collector.body import MAX_BODY_BYTES
 from streams.collector.context import (
     COLLECTOR,
-    KEY_NAME,
     Collector,
+    begin_request,
     create_fail_open_counter,
+    end_request,
 )
 from streams.collector.experience import ExperienceReader
 from streams.collector.producer import KafkaSink, ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
-from streams.sinks.metrics import UNKNOWN_KEY, create_collector_metrics
+from streams.sinks.metrics import create_collector_metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ async def safety_net(request: web.Request, handler: Handler) -> web.StreamRespon
     """
     collector = request.app[COLLECTOR]
     started = collector.monotonic()
+    labels, token = begin_request()
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # the router's 404/405, aiohttp's own limits
@@ -83,11 +85,10 @@ async def safety_net(request: web.Request, handler: Handler) -> web.StreamRespon
             "the collector failed to handle this request; it was logged, quote the request_id",
             request_id=request_id,
         )
+    finally:
+        end_request(token)
     collector.metrics.observe_request(
-        route_template(request),
-        response.status,
-        request.get(KEY_NAME, UNKNOWN_KEY),
-        collector.monotonic() - started,
+        route_template(request), response.status, labels.key, collector.monotonic() - started
     )
     return response
 

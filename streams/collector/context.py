@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from streams.collector.experience import ExperienceReader
 from streams.collector.producer import ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
-from streams.sinks.metrics import CollectorMetrics
+from streams.sinks.metrics import UNKNOWN_KEY, CollectorMetrics
 
 PingFn = Callable[[], Awaitable[object]]
 
@@ -48,7 +49,34 @@ class Collector:
 
 
 COLLECTOR: web.AppKey[Collector] = web.AppKey("collector", Collector)
-KEY_NAME: web.RequestKey[str] = web.RequestKey("key_name", str)
+
+
+@dataclass
+class RequestLabels:
+    """Metric labels a handler learns while serving (the API key NAME once authenticated)."""
+
+    key: str = UNKNOWN_KEY
+
+
+# Each request runs in its own task, so a context variable is per request. (A
+# str key on the request warns in aiohttp >= 3.14, and web.RequestKey needs 3.14.)
+_labels: ContextVar[RequestLabels | None] = ContextVar("touchpoint_request_labels", default=None)
+
+
+def begin_request() -> tuple[RequestLabels, Token[RequestLabels | None]]:
+    labels = RequestLabels()
+    return labels, _labels.set(labels)
+
+
+def end_request(token: Token[RequestLabels | None]) -> None:
+    _labels.reset(token)
+
+
+def remember_key(name: str) -> None:
+    """Label this request's metrics with the key NAME (never the secret)."""
+    labels = _labels.get()
+    if labels is not None:
+        labels.key = name
 
 
 def create_fail_open_counter(registry: CollectorRegistry) -> Counter:

@@ -32,7 +32,7 @@ from streams.collector.body import (
     parse_body,
     too_large,
 )
-from streams.collector.context import COLLECTOR, KEY_NAME, Collector
+from streams.collector.context import COLLECTOR, Collector, remember_key
 from streams.collector.experience import Found, NotFound
 from streams.collector.ingest import dlq_out, ingest
 from streams.errors import KafkaUnavailable
@@ -77,7 +77,7 @@ def _unauthorized() -> web.Response:
 def _authenticate(request: web.Request, collector: Collector) -> ApiKey | None:
     key = authenticate(collector.keys, presented_secret(request.headers))
     if key is not None:
-        request[KEY_NAME] = key.name
+        remember_key(key.name)
     return key
 
 
