@@ -34,27 +34,29 @@ class OutcomeLike(Protocol):
 
 
 class Decision:
-    """What one input did. ``changed`` is False for a duplicate or refused input."""
+    """What one input did. ``changed`` is False for a duplicate or refused input.
 
-    __slots__ = (
-        "alerts", "changed", "duplicate", "too_late", "matched", "deadlines", "score",
-        "expectation", "gap", "outreach_seconds", "recovered", "stalled", "unknown_alert",
-    )  # fmt: skip
+    Defaults live on the class (one decision is built per event, so only what differs
+    from the default is set on the instance).
+    """
+
+    changed: bool = True
+    duplicate: bool = False  # event_id already counted
+    too_late: bool = False  # older than the de-dup memory reaches: refused (may be a repeat)
+    matched: int = 0  # rules that fired (0: the worker counts the event as unmatched)
+    score: float | None = None  # unrounded, after the input
+    expectation: float | None = None
+    gap: float | None = None
+    outreach_seconds: float | None = None  # apply_outcome: first outreach of an alert
+    unknown_alert: bool = False  # apply_outcome: the alert is not (or no longer) open
 
     def __init__(self, changed: bool = True) -> None:
         self.alerts: list[Alert] = []
-        self.changed = changed
-        self.duplicate = False  # event_id already counted
-        self.too_late = False  # older than the de-dup memory reaches: refused (may be a repeat)
-        self.matched = 0  # rules that fired (0: the worker counts the event as unmatched)
         self.deadlines: list[tuple[str, float]] = []  # (journey_id, deadline_ts) to register
-        self.score: float | None = None  # unrounded, after the input
-        self.expectation: float | None = None
-        self.gap: float | None = None
-        self.outreach_seconds: float | None = None  # apply_outcome: first outreach of an alert
         self.recovered: list[str] = []  # alert ids whose customer's experience recovered
         self.stalled: list[str] = []  # journey ids newly found stalled (check_stalled)
-        self.unknown_alert = False  # apply_outcome: the alert is not (or no longer) open
+        if not changed:
+            self.changed = False
 
 
 class Engine:
@@ -187,7 +189,9 @@ class Engine:
                     candidates.append((DETRACTOR, _jid(event), _jtype(event), False))
 
         sc = scores(state, cfg)
-        decision.score, decision.expectation, decision.gap = sc.score, sc.expectation, sc.gap
+        decision.score = sc.score
+        decision.expectation = sc.expectation
+        decision.gap = sc.gap
         if state.below_active:
             if sc.gap < cfg.exit_gap:
                 state.below_active = False
