@@ -31,6 +31,7 @@ from kafka.errors import KafkaError
 from streams.collector import build_collector
 from streams.collector.body import MAX_BODY_BYTES, MAX_EVENTS
 from streams.errors import KafkaUnavailable
+from streams.sdk import TouchpointClient
 from streams.settings import Settings
 from streams.sinks.redis_keys import rate_limit_key, snapshot_key, snapshot_to_hash
 
@@ -299,6 +300,34 @@ async def test_redis_down_fails_open_and_readiness_only_reports_it(
     assert "cx_collector_rate_limit_fail_open_total 2.0" in text
     records = await records_of(kafka_bootstrap, settings.touchpoints_topic, 1)
     assert any(orjson.loads(r.value)["event_id"] == sent["event_id"] for r in records)
+
+
+async def test_sdk_http_mode_delivers_through_the_collector(
+    collector_settings: Settings, kafka_bootstrap: str
+) -> None:
+    delivered: list[dict[str, Any]] = []
+    failed: list[tuple[list[dict[str, Any]], Exception]] = []
+    events = [event(f"sdk{i}") for i in range(3)]
+    async with running(collector_settings) as client:
+        base_url = str(client.make_url("")).rstrip("/")
+
+        def send_with_sdk() -> bool:
+            sdk = TouchpointClient.http(
+                base_url,
+                api_key="web-shop-secret",
+                on_success=delivered.extend,
+                on_failure=lambda batch, exc: failed.append((batch, exc)),
+            )
+            for e in events:
+                sdk.track(e)
+            return sdk.close(timeout=30)
+
+        assert await asyncio.to_thread(send_with_sdk)
+    assert failed == []
+    assert {e["event_id"] for e in delivered} == {e["event_id"] for e in events}
+    records = await records_of(kafka_bootstrap, collector_settings.touchpoints_topic, 3)
+    on_topic = {orjson.loads(r.value)["event_id"] for r in records}
+    assert {e["event_id"] for e in events} <= on_topic
 
 
 async def test_kafka_unreachable_at_start_says_what_to_do(collector_settings: Settings) -> None:
