@@ -25,7 +25,6 @@ from streams.collector.context import (
     COLLECTOR,
     Collector,
     begin_request,
-    create_fail_open_counter,
     end_request,
 )
 from streams.collector.experience import ExperienceReader
@@ -120,12 +119,11 @@ def make_collector(
     keys = parse_api_keys(settings.api_keys)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = create_collector_metrics(registry, key_names=[k.name for k in keys], routes=ROUTES)
-    fail_open = create_fail_open_counter(registry)
     limiter = RateLimiter(
         redis,
         prefix=settings.topic_prefix,
         limit_per_minute=settings.rate_limit_per_minute,
-        on_fail_open=fail_open.inc,
+        on_fail_open=metrics.collector_rate_limit_fail_open.inc,
     )
     reader = ExperienceReader(
         redis,
@@ -141,7 +139,7 @@ def make_collector(
         reader=reader,
         metrics=metrics,
         registry=registry,
-        rate_limit_fail_open=fail_open,
+        rate_limit_fail_open=metrics.collector_rate_limit_fail_open,
         kafka_ready=kafka_ready,
         redis_ping=redis.ping if redis is not None else None,
     )

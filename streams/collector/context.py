@@ -77,12 +77,3 @@ def remember_key(name: str) -> None:
     labels = _labels.get()
     if labels is not None:
         labels.key = name
-
-
-def create_fail_open_counter(registry: CollectorRegistry) -> Counter:
-    """``cx_collector_rate_limit_fail_open_total``: requests let through while Redis was down."""
-    return Counter(
-        "cx_collector_rate_limit_fail_open_total",
-        "Requests allowed without a rate-limit check because Redis was not reachable.",
-        registry=registry,
-    )

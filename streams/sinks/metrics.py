@@ -248,6 +248,7 @@ class CollectorMetrics:
     collector_request_duration_seconds: Histogram
     collector_events: Counter
     collector_rate_limited: Counter
+    collector_rate_limit_fail_open: Counter
     key_names: frozenset[str] = frozenset()
     routes: tuple[str, ...] = DEFAULT_ROUTES
     _route_patterns: tuple[tuple[re.Pattern[str], str], ...] = field(
@@ -461,6 +462,11 @@ def create_collector_metrics(
             "cx_collector_rate_limited_total",
             "Requests refused by the per-key rate limit.",
             ["key"],
+            registry=r,
+        ),
+        collector_rate_limit_fail_open=Counter(
+            "cx_collector_rate_limit_fail_open_total",
+            "Requests allowed without a rate-limit check because Redis was not reachable.",
             registry=r,
         ),
         key_names=frozenset(key_names),

@@ -41,6 +41,7 @@ CONTRACT_COLLECTOR = {
     "cx_collector_request_duration_seconds": ("route",),
     "cx_collector_events_total": ("key", "result"),
     "cx_collector_rate_limited_total": ("key",),
+    "cx_collector_rate_limit_fail_open_total": (),
 }
 
 
