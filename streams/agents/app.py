@@ -92,10 +92,6 @@ class Worker:
             self.registry,
             topics=(self.topics.touchpoints, self.topics.outcomes, self.topics.erasure),
         )
-        # The lag label accepts only these topics (set here too, whatever the factory keeps).
-        self.metrics.topics = frozenset(
-            (self.topics.touchpoints, self.topics.outcomes, self.topics.erasure)
-        )
         self.app = faust.App(settings.app_id, **faust_settings(settings))
         self.table = self.app.Table(
             TABLE_NAME,

@@ -406,6 +406,7 @@ def create_worker_metrics(
         build_info=Gauge(
             "cx_build_info", "Always 1; the version label names the build.", ["version"], registry=r
         ),
+        topics=frozenset(topics),
     )
     # Known label sets exist from the start so rate() sees a 0 before the first event.
     for source in SOURCES:

@@ -258,3 +258,13 @@ def test_latencies_are_never_negative() -> None:
     assert registry.get_sample_value("cx_event_time_lag_seconds_sum") == 60.0
     assert registry.get_sample_value("cx_kafka_to_decision_seconds_count") == 1
     assert registry.get_sample_value("cx_kafka_to_decision_seconds_sum") == 0.0
+
+
+def test_consumer_lag_accepts_the_configured_topics_only() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from streams.sinks.metrics import create_worker_metrics
+
+    m = create_worker_metrics(CollectorRegistry(), topics=["shop.touchpoints"])
+    assert m.topic_label("shop.touchpoints") == "shop.touchpoints"
+    assert m.topic_label("cx.touchpoints") == "other"
