@@ -58,66 +58,184 @@ def _store(raw: str) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("kafka_brokers", "TOUCHPOINT_KAFKA_BROKERS", "127.0.0.1:9092",
-            "Comma-separated Kafka bootstrap servers (host:port)."),
-    Setting("redis_url", "TOUCHPOINT_REDIS_URL", "redis://127.0.0.1:6379/0",
-            "Redis URL for the serving layer and rate limits (may hold a password).",
-            secret=True),
-    Setting("topic_prefix", "TOUCHPOINT_TOPIC_PREFIX", "cx",
-            "Prefix of every topic name: <prefix>.touchpoints, <prefix>.at-risk, ..."),
-    Setting("app_id", "TOUCHPOINT_APP_ID", "touchpoint",
-            "Faust application id: consumer group and changelog topic prefix."),
-    Setting("partitions", "TOUCHPOINT_PARTITIONS", "6",
-            "Partitions of every topic (the unit of worker scale-out).", _positive_int),
-    Setting("replication_factor", "TOUCHPOINT_REPLICATION_FACTOR", "1",
-            "Replication factor of topics created by `touchpoint topics create`.", _positive_int),
-    Setting("retention_hours", "TOUCHPOINT_RETENTION_HOURS", "168",
-            "Retention of the non-compacted topics, in hours.", _positive_int),
-    Setting("store", "TOUCHPOINT_STORE", "rocksdb://",
-            "Faust table store: 'rocksdb://' (production) or 'memory://' (tests).", _store),
-    Setting("data_dir", "TOUCHPOINT_DATA_DIR", "var/worker",
-            "Directory for the worker's RocksDB table data."),
-    Setting("standby_replicas", "TOUCHPOINT_STANDBY_REPLICAS", "1",
-            "Faust standby replicas per table (warm copies on other workers).", int),
-    Setting("rules_path", "TOUCHPOINT_RULES_PATH", "",
-            "Path of the scoring rules TOML; empty means the packaged default rules."),
-    Setting("max_future_skew_seconds", "TOUCHPOINT_MAX_FUTURE_SKEW_SECONDS", "300",
-            "Events whose occurred_at is further ahead of arrival are rejected.",
-            _non_negative_float),
-    Setting("batch_size", "TOUCHPOINT_BATCH_SIZE", "500",
-            "Events the worker takes from the stream at once (stream.take).", _positive_int),
-    Setting("batch_timeout_seconds", "TOUCHPOINT_BATCH_TIMEOUT_SECONDS", "0.1",
-            "Longest wait to fill a batch before processing what has arrived.",
-            _non_negative_float),
-    Setting("stall_check_interval_seconds", "TOUCHPOINT_STALL_CHECK_INTERVAL_SECONDS", "30",
-            "How often the worker asks the engine's deadline index for stalled journeys.",
-            _non_negative_float),
-    Setting("redis_batch_size", "TOUCHPOINT_REDIS_BATCH_SIZE", "500",
-            "Snapshots per pipelined Redis write-behind batch.", _positive_int),
-    Setting("redis_flush_interval_seconds", "TOUCHPOINT_REDIS_FLUSH_INTERVAL_SECONDS", "0.25",
-            "Longest time a snapshot waits in the write-behind queue.", _non_negative_float),
-    Setting("redis_queue_max", "TOUCHPOINT_REDIS_QUEUE_MAX", "100000",
-            "Customers held for write-behind while Redis is down (latest snapshot each).",
-            _positive_int),
-    Setting("score_ttl_seconds", "TOUCHPOINT_SCORE_TTL_SECONDS", "2592000",
-            "TTL of a customer's snapshot hash in Redis (default 30 days).", _positive_int),
-    Setting("worker_web_port", "TOUCHPOINT_WORKER_WEB_PORT", "6066",
-            "Port of the worker's own web server (health, readiness, experience API).",
-            _positive_int),
-    Setting("metrics_port", "TOUCHPOINT_METRICS_PORT", "9464",
-            "Port of the worker's Prometheus /metrics endpoint.", int),
-    Setting("collector_host", "TOUCHPOINT_COLLECTOR_HOST", "127.0.0.1",
-            "Interface the HTTP collector binds to."),
-    Setting("collector_port", "TOUCHPOINT_COLLECTOR_PORT", "8080",
-            "Port of the HTTP collector (/v1/events, /v1/customers, /metrics).", _positive_int),
-    Setting("worker_url", "TOUCHPOINT_WORKER_URL", "http://127.0.0.1:6066",
-            "Base URL of a worker's web server, where the collector reads table state."),
-    Setting("api_keys", "TOUCHPOINT_API_KEYS", "demo:demo-secret:web,app,store,call_centre",
-            "Collector API keys: 'name:secret:chan1,chan2;name2:secret2:*'.", secret=True),
-    Setting("rate_limit_per_minute", "TOUCHPOINT_RATE_LIMIT_PER_MINUTE", "60000",
-            "Events one API key may send per minute (counted in Redis).", _positive_int),
-    Setting("log_level", "TOUCHPOINT_LOG_LEVEL", "info",
-            "Log level: debug, info, warning or error."),
+    Setting(
+        "kafka_brokers",
+        "TOUCHPOINT_KAFKA_BROKERS",
+        "127.0.0.1:9092",
+        "Comma-separated Kafka bootstrap servers (host:port).",
+    ),
+    Setting(
+        "redis_url",
+        "TOUCHPOINT_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        "Redis URL for the serving layer and rate limits (may hold a password).",
+        secret=True,
+    ),
+    Setting(
+        "topic_prefix",
+        "TOUCHPOINT_TOPIC_PREFIX",
+        "cx",
+        "Prefix of every topic name: <prefix>.touchpoints, <prefix>.at-risk, ...",
+    ),
+    Setting(
+        "app_id",
+        "TOUCHPOINT_APP_ID",
+        "touchpoint",
+        "Faust application id: consumer group and changelog topic prefix.",
+    ),
+    Setting(
+        "partitions",
+        "TOUCHPOINT_PARTITIONS",
+        "6",
+        "Partitions of every topic (the unit of worker scale-out).",
+        _positive_int,
+    ),
+    Setting(
+        "replication_factor",
+        "TOUCHPOINT_REPLICATION_FACTOR",
+        "1",
+        "Replication factor of topics created by `touchpoint topics create`.",
+        _positive_int,
+    ),
+    Setting(
+        "retention_hours",
+        "TOUCHPOINT_RETENTION_HOURS",
+        "168",
+        "Retention of the non-compacted topics, in hours.",
+        _positive_int,
+    ),
+    Setting(
+        "store",
+        "TOUCHPOINT_STORE",
+        "rocksdb://",
+        "Faust table store: 'rocksdb://' (production) or 'memory://' (tests).",
+        _store,
+    ),
+    Setting(
+        "data_dir",
+        "TOUCHPOINT_DATA_DIR",
+        "var/worker",
+        "Directory for the worker's RocksDB table data.",
+    ),
+    Setting(
+        "standby_replicas",
+        "TOUCHPOINT_STANDBY_REPLICAS",
+        "1",
+        "Faust standby replicas per table (warm copies on other workers).",
+        int,
+    ),
+    Setting(
+        "rules_path",
+        "TOUCHPOINT_RULES_PATH",
+        "",
+        "Path of the scoring rules TOML; empty means the packaged default rules.",
+    ),
+    Setting(
+        "max_future_skew_seconds",
+        "TOUCHPOINT_MAX_FUTURE_SKEW_SECONDS",
+        "300",
+        "Events whose occurred_at is further ahead of arrival are rejected.",
+        _non_negative_float,
+    ),
+    Setting(
+        "batch_size",
+        "TOUCHPOINT_BATCH_SIZE",
+        "500",
+        "Events the worker takes from the stream at once (stream.take).",
+        _positive_int,
+    ),
+    Setting(
+        "batch_timeout_seconds",
+        "TOUCHPOINT_BATCH_TIMEOUT_SECONDS",
+        "0.1",
+        "Longest wait to fill a batch before processing what has arrived.",
+        _non_negative_float,
+    ),
+    Setting(
+        "stall_check_interval_seconds",
+        "TOUCHPOINT_STALL_CHECK_INTERVAL_SECONDS",
+        "30",
+        "How often the worker asks the engine's deadline index for stalled journeys.",
+        _non_negative_float,
+    ),
+    Setting(
+        "redis_batch_size",
+        "TOUCHPOINT_REDIS_BATCH_SIZE",
+        "500",
+        "Snapshots per pipelined Redis write-behind batch.",
+        _positive_int,
+    ),
+    Setting(
+        "redis_flush_interval_seconds",
+        "TOUCHPOINT_REDIS_FLUSH_INTERVAL_SECONDS",
+        "0.25",
+        "Longest time a snapshot waits in the write-behind queue.",
+        _non_negative_float,
+    ),
+    Setting(
+        "redis_queue_max",
+        "TOUCHPOINT_REDIS_QUEUE_MAX",
+        "100000",
+        "Customers held for write-behind while Redis is down (latest snapshot each).",
+        _positive_int,
+    ),
+    Setting(
+        "score_ttl_seconds",
+        "TOUCHPOINT_SCORE_TTL_SECONDS",
+        "2592000",
+        "TTL of a customer's snapshot hash in Redis (default 30 days).",
+        _positive_int,
+    ),
+    Setting(
+        "worker_web_port",
+        "TOUCHPOINT_WORKER_WEB_PORT",
+        "6066",
+        "Port of the worker's own web server (health, readiness, experience API).",
+        _positive_int,
+    ),
+    Setting(
+        "metrics_port",
+        "TOUCHPOINT_METRICS_PORT",
+        "9464",
+        "Port of the worker's Prometheus /metrics endpoint.",
+        int,
+    ),
+    Setting(
+        "collector_host",
+        "TOUCHPOINT_COLLECTOR_HOST",
+        "127.0.0.1",
+        "Interface the HTTP collector binds to.",
+    ),
+    Setting(
+        "collector_port",
+        "TOUCHPOINT_COLLECTOR_PORT",
+        "8080",
+        "Port of the HTTP collector (/v1/events, /v1/customers, /metrics).",
+        _positive_int,
+    ),
+    Setting(
+        "worker_url",
+        "TOUCHPOINT_WORKER_URL",
+        "http://127.0.0.1:6066",
+        "Base URL of a worker's web server, where the collector reads table state.",
+    ),
+    Setting(
+        "api_keys",
+        "TOUCHPOINT_API_KEYS",
+        "demo:demo-secret:web,app,store,call_centre",
+        "Collector API keys: 'name:secret:chan1,chan2;name2:secret2:*'.",
+        secret=True,
+    ),
+    Setting(
+        "rate_limit_per_minute",
+        "TOUCHPOINT_RATE_LIMIT_PER_MINUTE",
+        "60000",
+        "Events one API key may send per minute (counted in Redis).",
+        _positive_int,
+    ),
+    Setting(
+        "log_level", "TOUCHPOINT_LOG_LEVEL", "info", "Log level: debug, info, warning or error."
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -160,9 +278,7 @@ class Settings:
     log_level: str = _field("log_level")
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from ``environ`` (default ``os.environ``); kwargs win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -174,9 +290,7 @@ class Settings:
             try:
                 values[spec.name] = spec.parse(raw)
             except ValueError as exc:
-                raise ConfigError(
-                    f"{spec.env}={raw!r} is invalid ({exc}); {spec.doc}"
-                ) from exc
+                raise ConfigError(f"{spec.env}={raw!r} is invalid ({exc}); {spec.doc}") from exc
         if overrides:
             raise ConfigError(f"unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)

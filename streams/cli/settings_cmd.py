@@ -8,7 +8,9 @@ from streams.settings import SETTINGS, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("settings", help="show the resolved settings and their environment variables")
+    p = sub.add_parser(
+        "settings", help="show the resolved settings and their environment variables"
+    )
     p.add_argument("--markdown", action="store_true", help="print the settings table as Markdown")
     p.set_defaults(func=run)
 

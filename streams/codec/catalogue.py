@@ -24,7 +24,9 @@ class CatalogueEntry:
 
 CATALOGUE: Final[tuple[CatalogueEntry, ...]] = (
     # web and app
-    CatalogueEntry("page.viewed", DIGITAL, "A page or screen was shown (duration_seconds = load time)."),
+    CatalogueEntry(
+        "page.viewed", DIGITAL, "A page or screen was shown (duration_seconds = load time)."
+    ),
     CatalogueEntry("page.error", DIGITAL, "A page or screen failed with an error."),
     CatalogueEntry("page.slow", DIGITAL, "A page took too long to load (duration_seconds)."),
     CatalogueEntry("search.performed", DIGITAL, "A search returned results."),
@@ -33,7 +35,9 @@ CATALOGUE: Final[tuple[CatalogueEntry, ...]] = (
     CatalogueEntry("account.created", ANY, "An account was opened (onboarding journey)."),
     CatalogueEntry("checkout.started", DIGITAL, "Checkout began (purchase journey)."),
     CatalogueEntry("checkout.abandoned", DIGITAL, "Checkout was left unfinished."),
-    CatalogueEntry("payment.failed", ("web", "app", "store"), "A payment attempt failed (attempts)."),
+    CatalogueEntry(
+        "payment.failed", ("web", "app", "store"), "A payment attempt failed (attempts)."
+    ),
     CatalogueEntry("payment.succeeded", ("web", "app", "store"), "A payment went through."),
     CatalogueEntry("app.crashed", ("app",), "The mobile app crashed (app_version in context)."),
     # store
@@ -45,12 +49,20 @@ CATALOGUE: Final[tuple[CatalogueEntry, ...]] = (
     CatalogueEntry("store.pickup", ("store",), "A click-and-collect order was picked up."),
     # call centre and chat
     CatalogueEntry("call.queued", ("call_centre",), "A call waited for an agent (wait_seconds)."),
-    CatalogueEntry("call.transferred", ("call_centre",), "A call was transferred to another agent."),
-    CatalogueEntry("call.ended", ("call_centre",),
-                   "A call ended; journey.status completed means resolved, else unresolved."),
+    CatalogueEntry(
+        "call.transferred", ("call_centre",), "A call was transferred to another agent."
+    ),
+    CatalogueEntry(
+        "call.ended",
+        ("call_centre",),
+        "A call ended; journey.status completed means resolved, else unresolved.",
+    ),
     CatalogueEntry("callback.missed", ("call_centre",), "A promised callback did not happen."),
-    CatalogueEntry("chat.ended", ("web", "app", "call_centre"),
-                   "A chat ended; journey.status completed means resolved."),
+    CatalogueEntry(
+        "chat.ended",
+        ("web", "app", "call_centre"),
+        "A chat ended; journey.status completed means resolved.",
+    ),
     # orders and deliveries
     CatalogueEntry("order.placed", ANY, "An order was placed (amount)."),
     CatalogueEntry("order.cancelled", ANY, "An order was cancelled."),
@@ -70,7 +82,9 @@ CATALOGUE: Final[tuple[CatalogueEntry, ...]] = (
     CatalogueEntry("feedback.submitted", ANY, "Free-text feedback (text)."),
     CatalogueEntry("referral.made", ANY, "The customer referred someone."),
     CatalogueEntry("loyalty.joined", ANY, "The customer joined the loyalty scheme."),
-    CatalogueEntry("subscription.cancel_requested", ANY, "The customer asked to cancel (churn intent)."),
+    CatalogueEntry(
+        "subscription.cancel_requested", ANY, "The customer asked to cancel (churn intent)."
+    ),
 )
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(e.type for e in CATALOGUE)

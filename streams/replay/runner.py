@@ -38,9 +38,7 @@ class ReplayResult:
         """Customers with at least one alert at ``min_severity`` or above."""
         floor = SEVERITY_ORDER.index(min_severity)
         return {
-            a["customer_id"]
-            for a in self.alerts
-            if SEVERITY_ORDER.index(a["severity"]) >= floor
+            a["customer_id"] for a in self.alerts if SEVERITY_ORDER.index(a["severity"]) >= floor
         }
 
 

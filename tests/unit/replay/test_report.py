@@ -32,7 +32,9 @@ def test_summary_reconciles_and_counts_alerts() -> None:
 
 
 def test_min_severity_filters_flagged_customers() -> None:
-    result = ReplayResult(alerts=[_alert("a", "complaint", "low"), _alert("b", "complaint", "high")])
+    result = ReplayResult(
+        alerts=[_alert("a", "complaint", "low"), _alert("b", "complaint", "high")]
+    )
     assert result.flagged_customers("medium") == {"b"}
     assert result.flagged_customers() == {"a", "b"}
 
