@@ -15,7 +15,7 @@ import orjson
 
 from streams.codec import faults
 from streams.codec.dlq import dlq_record
-from streams.codec.event import validate_event
+from streams.codec.event import check_event, validate_event
 from streams.codec.records import validate_erasure, validate_outcome
 from streams.codec.types import ErasureRequest, Outcome, Rejection, TouchpointEvent
 
@@ -49,7 +49,7 @@ def decode_event(
         obj = _loads(raw)
     except _JSONDecodeError as exc:
         return _invalid_json(raw, exc)
-    return validate_event(obj, raw, now=now, max_future_skew=max_future_skew)
+    return check_event(obj, raw, now, max_future_skew, True)
 
 
 def decode_outcome(raw: bytes) -> Outcome | Rejection:

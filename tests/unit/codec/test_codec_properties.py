@@ -40,7 +40,7 @@ from streams.codec import (
     decode_outcome,
 )
 from streams.codec.faults import member_path
-from streams.codec.timestamps import matches_pattern
+from streams.codec.timestamps import matches_pattern, parse_rfc3339
 from streams.codec.types import (
     CHANNELS,
     CONTEXT_KEYS,
@@ -557,3 +557,27 @@ def test_erasures_accepted_iff_the_schema_accepts(
     check_against_oracle(
         mutate(data, record), decode_erasure, ErasureRequest, ERASURE_ORACLE, ("requested_at",)
     )
+
+
+EDIT_CHARS = string.printable + "٣０²\u00a0é"
+EDIT_BASES = (
+    "2024-02-29T23:59:59Z",
+    "1999-12-31T00:00:00.123456789+23:59",
+    "0001-01-01T00:00:00-00:00",
+)
+
+
+def single_edits(stamp: str) -> Iterator[str]:
+    for position in range(len(stamp) + 1):
+        yield stamp[:position] + stamp[position + 1 :]
+        for char in EDIT_CHARS:
+            yield stamp[:position] + char + stamp[position:]
+            yield stamp[:position] + char + stamp[position + 1 :]
+
+
+@pytest.mark.parametrize("base", EDIT_BASES)
+def test_every_single_character_edit_agrees_with_the_pattern(base: str) -> None:
+    """Exhaustive: delete, insert or replace any one character, anywhere."""
+    for stamp in single_edits(base):
+        expected = matches_pattern(stamp) and is_real_date(stamp)
+        assert (parse_rfc3339(stamp) is not None) == expected, repr(stamp)

@@ -343,3 +343,24 @@ def test_dlq_record_refuses_naive_time_and_unknown_source() -> None:
         dlq_record(rejection, source="worker", rejected_at=datetime(2024, 1, 1), **common)  # noqa: DTZ001
     with pytest.raises(ValueError, match="worker, collector"):
         dlq_record(rejection, source="sdk", rejected_at=datetime.now(UTC), **common)
+
+
+def test_fast_construction_matches_the_dataclasses() -> None:
+    # event.py sets slots directly instead of calling the frozen __init__: that is only
+    # equivalent while the classes have no __post_init__ and keep their slot order.
+    from dataclasses import fields
+
+    from streams.codec.event import FAST_CONSTRUCTION_FIELDS
+
+    assert not hasattr(TouchpointEvent, "__post_init__")
+    assert not hasattr(Journey, "__post_init__")
+    assert FAST_CONSTRUCTION_FIELDS == (
+        tuple(f.name for f in fields(TouchpointEvent)),
+        tuple(f.name for f in fields(Journey)),
+    )
+    got = decode_event(event(journey={"id": "j", "type": "return"}, text="t"))
+    assert got == TouchpointEvent(
+        "evt-1", "cust-42", EVENT["occurred_at"], TS, "web", "payment.failed",
+        Journey("j", "return"), {}, {}, "t", 1,
+    )  # fmt: skip
+    assert hash(Journey("j", "return")) == hash(got.journey)  # type: ignore[union-attr]
