@@ -217,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
         "worker_url",
         "TOUCHPOINT_WORKER_URL",
         "http://127.0.0.1:6066",
-        "Base URL of a worker's web server, where the collector reads table state.",
+        "Base URL of a worker's web server, where the collector reads table state (empty: none).",
     ),
     Setting(
         "api_keys",

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| variable | default | meaning |\n| --- | --- | --- |")
         for s in SETTINGS:
-            default = "(secret)" if s.secret else f"`{s.default}`"
+            default = "(secret)" if s.secret else (f"`{s.default}`" if s.default else "(empty)")
             print(f"| `{s.env}` | {default} | {s.doc} |")
         return 0
     for s in SETTINGS:
