@@ -8,11 +8,11 @@ STAMP  := $(VENV)/.installed
 STACK  := deploy/local/stack
 
 .PHONY: help bootstrap venv stack stack-down stack-status test test-unit test-integration \
-        lint fmt typecheck bench demo clean
+        lint fmt typecheck bench demo demo-embedded clean
 
 help:
 	@echo "make venv | stack | stack-down | stack-status | test | test-unit | test-integration"
-	@echo "     lint | fmt | typecheck | bench | demo | clean"
+	@echo "     lint | fmt | typecheck | bench | demo | demo-embedded | clean"
 
 # System packages (JDK, Maven, redis-server, prometheus/promtool); quick no-op when present.
 bootstrap:
@@ -63,8 +63,12 @@ bench: venv
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done
 
-demo: venv
+demo: venv bootstrap
 	$(BIN)/touchpoint demo
+
+# The same scoring in-process on simulated traffic: no Kafka, no Redis.
+demo-embedded: venv
+	$(BIN)/touchpoint demo --embedded
 
 # Stops this checkout's stack first: its data lives under deploy/local/.data.
 clean:
