@@ -13,7 +13,14 @@ CHANNELS: Final = ("web", "app", "store", "call_centre")
 JOURNEY_TYPES: Final = ("purchase", "delivery", "support_case", "return", "onboarding")
 JOURNEY_STATUSES: Final = ("started", "progressed", "completed", "failed", "abandoned")
 METRIC_KEYS: Final = (
-    "wait_seconds", "duration_seconds", "delay_hours", "attempts", "amount", "csat", "nps", "ces",
+    "wait_seconds",
+    "duration_seconds",
+    "delay_hours",
+    "attempts",
+    "amount",
+    "csat",
+    "nps",
+    "ces",
 )
 CONTEXT_KEYS: Final = ("store_id", "agent_id", "app_version", "page", "locale", "tier")
 SCHEMA_VERSION: Final = 1
