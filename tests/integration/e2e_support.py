@@ -23,6 +23,7 @@ from typing import Any
 
 import jsonschema
 import orjson
+import pytest
 import redis
 import yaml
 from worker_process import (
@@ -271,10 +272,11 @@ def prometheus_binary() -> str:
     found = PROMETHEUS_BINARY if os.access(PROMETHEUS_BINARY, os.X_OK) else None
     found = found or shutil.which("prometheus")
     if found is None:
-        raise AssertionError(
+        pytest.fail(
             f"the prometheus binary is missing ({PROMETHEUS_BINARY} not found, none on PATH): "
             "run scripts/bootstrap.sh (it installs Debian's `prometheus` package) "
-            "or `sudo apt-get install prometheus`"
+            "or `sudo apt-get install prometheus`",
+            pytrace=False,
         )
     return found
 
