@@ -36,7 +36,6 @@ EXAMPLE: Final = "2024-05-17T10:21:33.123Z"
 # fullmatch, not search: Python's `$` also matches before a trailing newline, ECMA-262's does not.
 _PATTERN: Final = re.compile(RFC3339_PATTERN[1:-1])
 _OFFSET_MARKS: Final = frozenset(("+:", "-:"))
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _fromisoformat = datetime.fromisoformat
 
 
@@ -62,7 +61,7 @@ def parse_rfc3339(s: str) -> float | None:
     try:
         # Refuses month 13, day 32, hour 24, minute/second 60, offsets >= 24 h,
         # non-existent dates (02-30) and year 0.
-        return (_fromisoformat(s) - _EPOCH).total_seconds()
+        return _fromisoformat(s).timestamp()  # aware: exactly (dt - epoch).total_seconds()
     except ValueError:
         return None
 
