@@ -56,3 +56,19 @@ def test_settings_table_lists_every_setting() -> None:
     assert not missing, (
         f"README settings table is stale; run `touchpoint settings --markdown`: {missing}"
     )
+
+
+def test_metric_list_names_every_exported_metric() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from streams.sinks.metrics import create_collector_metrics, create_worker_metrics
+
+    text = README.read_text()
+    names = set()
+    for factory in (create_worker_metrics, create_collector_metrics):
+        registry = CollectorRegistry()
+        factory(registry)
+        for family in registry.collect():
+            names.add(family.name + ("_total" if family.type == "counter" else ""))
+    missing = sorted(n for n in names if f"`{n}`" not in text)
+    assert not missing, f"README metric list is stale: {missing}"
