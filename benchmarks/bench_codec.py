@@ -4,10 +4,12 @@ Run: .venv/bin/python benchmarks/bench_codec.py [--events N] [--rounds R]
 
 Builds a varied set of typical touchpoint events (about 250 bytes each: web,
 app, store and call-centre events, some with journey, metrics, context or
-text), then times several rounds of each decoder over the whole set with
-time.perf_counter and prints the best round (least disturbed by other load)
-and the median. Figures are relative: compare the ratios, not the absolute
-numbers, across machines.
+text), plus a mix in which 5% are invalid (one fault each, of several kinds).
+Each round times every decoder over the same set, in turn, so a burst of
+other load on the machine hits the baseline and the codec alike; it prints
+each decoder's median rate and the median of the per-round ratios to a bare
+orjson.loads. Compare the ratios, not the absolute numbers, across machines
+(and across runs on a busy one).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from pathlib import Path
 import orjson
 from jsonschema import Draft202012Validator
 
-from streams.codec import TouchpointEvent, decode_event
+from streams.codec import Rejection, TouchpointEvent, decode_event
 from streams.codec.catalogue import CATALOGUE
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "touchpoint-event.v1.schema.json"
 TARGET_EVENTS_PER_SECOND = 300_000
+# The issue measured orjson.loads at about 775,000/s on a quieter machine: there the
+# target is decode_event <= about 2.6x orjson.loads, the figure to compare ratios with.
+TARGET_RATIO = 2.6
 
 
 def build_events(count: int, seed: int = 7) -> list[bytes]:
@@ -77,25 +82,56 @@ def build_events(count: int, seed: int = 7) -> list[bytes]:
     return events
 
 
-def timed_rounds(name: str, run: Callable[[], None], count: int, rounds: int) -> float:
-    """Best events/s over ``rounds``; prints best and median."""
-    rates = []
+INVALID_EDITS: tuple[tuple[str, object], ...] = (
+    ("channel", "fax"),
+    ("occurred_at", "2024-02-30T10:00:00Z"),
+    ("metrics", {"nps": 11}),
+    ("colour", "red"),
+    ("customer_id", 42),
+    ("type", "Order.Placed"),
+)
+
+
+def with_invalid(events: list[bytes], share: float = 0.05, seed: int = 11) -> list[bytes]:
+    """``events`` with ``share`` of them broken by one edit each (fixed seed)."""
+    rng = random.Random(seed)
+    mixed = list(events)
+    for index in rng.sample(range(len(mixed)), int(len(mixed) * share)):
+        body = orjson.loads(mixed[index])
+        key, value = INVALID_EDITS[index % len(INVALID_EDITS)]
+        body[key] = value
+        mixed[index] = orjson.dumps(body)
+    return mixed
+
+
+def interleaved(
+    runs: dict[str, tuple[Callable[[list[bytes]], None], list[bytes]]], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per event of each run in each round; runs take turns within a round."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        rates.append(count / (time.perf_counter() - started))
-    best = max(rates)
-    print(
-        f"{name:<34} {best:>12,.0f} events/s  {1e6 / best:7.2f} µs/event"
-        f"   (median {statistics.median(rates):,.0f}/s over {rounds} rounds)"
-    )
-    return best
+        for name, (run, data) in runs.items():
+            started = time.perf_counter()
+            run(data)
+            seconds[name].append((time.perf_counter() - started) / len(data))
+    return seconds
+
+
+def report(name: str, per_event: list[float], baseline: list[float] | None) -> float:
+    """Print the median rate (and ratio to the baseline); return the median events/s."""
+    rate = 1 / statistics.median(per_event)
+    line = f"{name:<30} {rate:>11,.0f} events/s {1e6 / rate:7.2f} µs/event"
+    if baseline is not None:
+        ratio = statistics.median(a / b for a, b in zip(per_event, baseline, strict=True))
+        line += f"   {ratio:5.2f}x orjson.loads"
+    print(line)
+    return rate
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--schema-events", type=int, default=2_000)
     args = parser.parse_args()
 
@@ -106,40 +142,73 @@ def main() -> int:
         f"(mean {statistics.mean(sizes):.0f}), {args.rounds} rounds, one core\n"
     )
     assert all(isinstance(decode_event(e), TouchpointEvent) for e in events)
+    mixed = with_invalid(events)
+    invalid = sum(isinstance(decode_event(e), Rejection) for e in mixed)
+    print(f"mix: {invalid:,} of {len(mixed):,} invalid ({invalid / len(mixed):.0%})\n")
 
     loads = orjson.loads
+    now = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
 
-    def bare_loads() -> None:
-        for raw in events:
+    def bare_loads(data: list[bytes]) -> None:
+        for raw in data:
             loads(raw)
 
-    def codec() -> None:
-        for raw in events:
+    def codec(data: list[bytes]) -> None:
+        for raw in data:
             decode_event(raw)
 
-    def codec_with_now() -> None:
-        now = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
-        for raw in events:
+    def codec_with_now(data: list[bytes]) -> None:
+        for raw in data:
             decode_event(raw, now=now)
+
+    seconds = interleaved(
+        {
+            "orjson.loads (valid)": (bare_loads, events),
+            "decode_event (valid)": (codec, events),
+            "decode_event(now=...) (valid)": (codec_with_now, events),
+            "orjson.loads (5% invalid)": (bare_loads, mixed),
+            "decode_event (5% invalid)": (codec, mixed),
+        },
+        args.rounds,
+    )
+    report("orjson.loads (valid)", seconds["orjson.loads (valid)"], None)
+    ours = report(
+        "decode_event (valid)", seconds["decode_event (valid)"], seconds["orjson.loads (valid)"]
+    )
+    report(
+        "decode_event(now=...) (valid)",
+        seconds["decode_event(now=...) (valid)"],
+        seconds["orjson.loads (valid)"],
+    )
+    report("orjson.loads (5% invalid)", seconds["orjson.loads (5% invalid)"], None)
+    report(
+        "decode_event (5% invalid)",
+        seconds["decode_event (5% invalid)"],
+        seconds["orjson.loads (5% invalid)"],
+    )
 
     validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
     subset = events[: args.schema_events]
 
-    def jsonschema_validation() -> None:
-        for raw in subset:
+    def jsonschema_validation(data: list[bytes]) -> None:
+        for raw in data:
             validator.is_valid(loads(raw))
 
-    baseline = timed_rounds("orjson.loads (baseline)", bare_loads, len(events), args.rounds)
-    ours = timed_rounds("decode_event", codec, len(events), args.rounds)
-    timed_rounds("decode_event(now=...)", codec_with_now, len(events), args.rounds)
-    schema_rate = timed_rounds(
-        "orjson.loads + jsonschema", jsonschema_validation, len(subset), max(3, args.rounds // 2)
+    schema_seconds = interleaved(
+        {"jsonschema": (jsonschema_validation, subset)}, max(3, args.rounds // 3)
     )
+    schema_rate = report("orjson.loads + jsonschema", schema_seconds["jsonschema"], None)
     print()
-    print(f"decode_event costs {baseline / ours:.2f}x a bare orjson.loads")
     print(f"decode_event is {ours / schema_rate:.0f}x faster than jsonschema validation")
-    verdict = "meets" if ours >= TARGET_EVENTS_PER_SECOND else "is below"
-    print(f"target {TARGET_EVENTS_PER_SECOND:,} events/s: {verdict} it on this machine")
+    target_ratio = 1 / (
+        statistics.median(seconds["orjson.loads (valid)"]) * TARGET_EVENTS_PER_SECOND
+    )
+    print(
+        f"target {TARGET_EVENTS_PER_SECOND:,} events/s: "
+        f"{'met' if ours >= TARGET_EVENTS_PER_SECOND else 'not met'} in this run; "
+        f"at this run's orjson.loads speed it means decode_event <= {target_ratio:.2f}x "
+        f"orjson.loads (the issue's reference: <= {TARGET_RATIO}x)"
+    )
     return 0
 
 
