@@ -24,6 +24,7 @@ import faust
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
 
+from streams.agents.batching import EventBatcher
 from streams.agents.handler import BatchHandler, TopicNames
 from streams.agents.records import BatchResult, InRecord
 from streams.agents.table_store import TableStore
@@ -65,6 +66,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "web_metrics_enabled": False,
         "web_router_enabled": True,
         "producer_acks": -1,
+        # A batch produces hundreds of ~1 KB snapshots and changelog records: let one
+        # produce request carry them (the default 16 KB batch holds about 15).
+        "producer_max_batch_size": 512 * 1024,
     }
 
 
@@ -152,7 +156,8 @@ class Worker:
 
         @app.agent(source, name="touchpoints")
         async def process(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_timeout_seconds):
+            batcher = EventBatcher(stream, s.batch_size, s.batch_timeout_seconds)
+            async for events in batcher.batches():
                 await self.process_events(events)
 
         @app.timer(s.stall_check_interval_seconds or 30.0, name="stall-check")
@@ -190,6 +195,7 @@ class Worker:
             self.next_offsets[(r.topic, r.partition)] = r.offset + 1
 
     async def apply(self, result: BatchResult) -> None:
+        """Outputs acknowledged, then state (store and changelog, acknowledged), then Redis."""
         producer = self.app.producer
         pending = [
             await producer.send(m.topic, m.key, m.value, m.partition, None, None)
@@ -197,7 +203,16 @@ class Worker:
         ]
         if pending:
             await asyncio.gather(*pending)
-        self.store.write({cid: (w.partition, w.value) for cid, w in result.state_writes.items()})
+        changelog = self.store.write(
+            {cid: (w.partition, w.value) for cid, w in result.state_writes.items()}
+        )
+        if changelog:
+            topic = self.store.changelog_topic
+            sent = [
+                await producer.send(topic, key, value, partition, None, None)
+                for partition, key, value in changelog
+            ]
+            self.store.persisted(await asyncio.gather(*sent))
         self.customers += result.customers_delta
         self.state_bytes += result.state_bytes_delta
         self.metrics.table_customers.set(self.customers)

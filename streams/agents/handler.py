@@ -10,6 +10,7 @@ customer is published once, not once per event.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from streams.engine import CustomerState, DeadlineIndex, Decision, Engine
 from streams.errors import StateError
 from streams.settings import Settings
 from streams.sinks.kafka_out import alert_message, dlq_message, score_message, tombstone_message
-from streams.sinks.metrics import WorkerMetrics
+from streams.sinks.metrics import WorkerMetrics, channel_label
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ class _Batch:
         self.channel: dict[str, str] = {}
         self.old_sizes: dict[str, int | None] = {}
         self.result = BatchResult()
+        # Per-event counters are summed here and added once per batch (fewer label lookups).
+        self.received = 0
+        self.counts: Counter[tuple[str, str]] = Counter()
 
     # -- state ---------------------------------------------------------------------------
     def stored(self, customer_id: str, partition: int) -> bytes | None:
@@ -205,7 +209,7 @@ class _Batch:
     # -- record kinds -------------------------------------------------------------------
     def on_event(self, record: InRecord) -> None:
         h = self.h
-        h.metrics.count_received("kafka")
+        self.received += 1
         raw = record.value or b""
         decoded = decode_event(raw, now=self.now, max_future_skew=h.max_future_skew)
         if isinstance(decoded, Rejection):
@@ -226,11 +230,11 @@ class _Batch:
         self.apply_decision(event.customer_id, record, decision)
         self.channel[event.customer_id] = event.channel
         if not decision.changed:
-            h.metrics.count_duplicate(event.channel)
+            self.counts["duplicate", event.channel] += 1
             return
-        h.metrics.count_processed(event.channel)
+        self.counts["processed", event.channel] += 1
         if not decision.matched:
-            h.metrics.count_unmatched(event.channel)
+            self.counts["unmatched", event.channel] += 1
         decided_at = h.clock()
         h.metrics.observe_latency(decided_at, event.ts, record.timestamp)
 
@@ -291,6 +295,7 @@ class _Batch:
     def finish(self) -> BatchResult:
         h = self.h
         result = self.result
+        self.count_events()
         for cid in sorted(self.erased):
             result.messages.append(tombstone_message(h.topics.scores, cid))
             result.state_writes[cid] = StateWrite(self.partitions[cid], None)
@@ -308,6 +313,18 @@ class _Batch:
             if channel is not None:
                 h.metrics.observe_score(channel, snapshot["score"], snapshot["gap"])
         return result
+
+    def count_events(self) -> None:
+        metrics = self.h.metrics
+        if self.received:
+            metrics.count_received("kafka", self.received)
+        counters = {
+            "processed": metrics.events_processed,
+            "duplicate": metrics.events_duplicate,
+            "unmatched": metrics.events_unmatched,
+        }
+        for (kind, channel), n in self.counts.items():
+            counters[kind].labels(channel=channel_label(channel)).inc(n)
 
     def count_size(self, customer_id: str, new_size: int | None) -> None:
         """Track how many customers and state bytes the table gains or loses."""

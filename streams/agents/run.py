@@ -40,6 +40,10 @@ def run_worker(worker: Worker) -> int:
         quiet=True,
         redirect_stdouts=False,
     )
+    # Faust's terminal spinner sets the root logger to DEBUG (so that it spins on every
+    # record) whenever the level is WARNING or above: every aiokafka debug line would then
+    # be formatted and handled on the hot path. Without it the root logger keeps the level.
+    faust_worker.spinner = None
     log.info(
         "worker %s: web on :%d, metrics on :%d",
         settings.app_id,
