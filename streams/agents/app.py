@@ -6,11 +6,12 @@ customer's state is made by the one agent that owns the customer's
 partition, in partition order. All these topics have the same partition count,
 so Faust's assignor co-partitions them with the state table's changelog.
 
-Per batch (``stream.take_events``): handle (pure), produce the outputs and
-wait for Kafka's acknowledgement, then write the state to the table, then
-offer the snapshots to the Redis write-behind. Offsets are committed after the
-batch (``at_least_once``); the engine's event-id de-duplication makes a
-redelivered batch change nothing.
+Per batch (:class:`~streams.agents.batching.EventBatcher`): handle (pure),
+produce the outputs and wait for Kafka's acknowledgement, then write the state
+to the table's store and produce its changelog records (acknowledged too), then
+offer the snapshots to the Redis write-behind, then ack the events. Faust
+commits acked offsets only (``at_least_once``); the engine's event-id
+de-duplication makes a redelivered batch change nothing.
 """
 
 from __future__ import annotations
