@@ -3,7 +3,8 @@
 from streams.engine.alerts import Alert, Reason
 from streams.engine.config import DIMENSIONS, SEVERITIES, TRIGGERS, EngineConfig
 from streams.engine.deadlines import DeadlineIndex
-from streams.engine.engine import Decision, Engine, OutcomeLike
+from streams.engine.decision import Decision
+from streams.engine.engine import Engine, OutcomeLike
 from streams.engine.rules import Rule, RuleSet, Signal, load_rules, parse_rules
 from streams.engine.state import STATE_VERSION, CustomerState
 

@@ -53,6 +53,7 @@ class EngineConfig:
     enter_gap: float
     exit_gap: float
     recovery_margin: float
+    min_negative_evidence: float  # below_expectation needs this much recent negative evidence
     detractor_nps_max: float
     detractor_csat_max: float
     complaint_types: frozenset[str]
@@ -189,6 +190,7 @@ def parse_engine_config(table: dict[str, Any], fail: Callable[[str], Exception])
     if exit_gap > enter_gap:
         raise fail(f"[engine.alerts] exit_gap ({exit_gap}) must be <= enter_gap ({enter_gap})")
     recovery_margin = al.number("recovery_margin", 5.0)
+    min_negative = al.number("min_negative_evidence", 0.4)
     nps_max = al.number("detractor_nps_max", 6)
     csat_max = al.number("detractor_csat_max", 2)
     complaint_types = al.strings("complaint_types", ("complaint.filed",))
@@ -214,8 +216,8 @@ def parse_engine_config(table: dict[str, Any], fail: Callable[[str], Exception])
     caps = root.sub("caps")
     cap_open = caps.integer("open_journeys", 8)
     cap_closed = caps.integer("closed_journeys", 8)
-    cap_ids = caps.integer("event_ids", 64)
-    cap_reasons = caps.integer("reasons", 5)
+    cap_ids = caps.integer("event_ids", 32)
+    cap_reasons = caps.integer("reasons", 4)
     cap_alerts = caps.integer("open_alerts", 4)
     caps.check_unknown()
     root.check_unknown()
@@ -240,6 +242,7 @@ def parse_engine_config(table: dict[str, Any], fail: Callable[[str], Exception])
         enter_gap=enter_gap,
         exit_gap=exit_gap,
         recovery_margin=recovery_margin,
+        min_negative_evidence=min_negative,
         detractor_nps_max=nps_max,
         detractor_csat_max=csat_max,
         complaint_types=complaint_types,

@@ -2,24 +2,51 @@
 
 See docs/scoring.md for the formulae. Time comes only from events (``event.ts``)
 or an explicit ``now`` (used for ``detected_at`` and the stalled check).
+
+``apply`` is the hot path (every event of every customer): rules are compiled into
+per-(type, channel) plans at construction, the decayed sums are anchored (one
+``exp`` per half-life per event, no rebase of every sum), and the scores are only
+computed when a trigger could fire (an event trigger, an armed or possible
+below_expectation, open alerts awaiting recovery); otherwise the decision computes
+them when read.
 """
 
 from __future__ import annotations
 
+from binascii import crc_hqx
 from math import exp
 from typing import Final, Protocol
+from zlib import crc32
 
 from streams.codec.types import TouchpointEvent
 from streams.engine import journeys
 from streams.engine.alerts import Alert, Reason, alert_id, recommended_action, severity_name
 from streams.engine.config import DIMENSIONS, TRIGGERS
 from streams.engine.deadlines import DeadlineIndex
+from streams.engine.decision import Decision
+from streams.engine.plan import COMPLAINT as _COMPLAINT
+from streams.engine.plan import CONTACT as _CONTACT
+from streams.engine.plan import RESOLVED as _RESOLVED
+from streams.engine.plan import compile_plans, rules_by_key
 from streams.engine.rules import NO_JOURNEY, RuleSet
-from streams.engine.snapshot import Scores, scores, snapshot
-from streams.engine.state import NEG_INF, CustomerState, OpenAlert, canonical, digest, rfc3339
+from streams.engine.snapshot import Scores, below_expectation, scores, snapshot
+from streams.engine.state import (
+    N_SUMS,
+    NEG,
+    NEG_INF,
+    CustomerState,
+    OpenAlert,
+    canonical,
+    rfc3339,
+)
 
 BELOW, FAILED, STALLED, REPEAT, DETRACTOR, COMPLAINT = range(6)
 _MAX_REASONS: Final = 5
+_MAX_EXPONENT: Final = 500.0  # re-anchor the sums before exp(rate * (t - anchor)) gets huge
+# a trigger to consider: (trigger, journey id, journey type, escalate only)
+Candidate = tuple[int, str | None, str | None, bool]
+
+__all__ = ["Decision", "Engine", "OutcomeLike"]
 
 
 class OutcomeLike(Protocol):
@@ -33,41 +60,29 @@ class OutcomeLike(Protocol):
     def ts(self) -> float: ...
 
 
-class Decision:
-    """What one input did. ``changed`` is False for a duplicate or refused input.
-
-    Defaults live on the class (one decision is built per event, so only what differs
-    from the default is set on the instance).
-    """
-
-    changed: bool = True
-    duplicate: bool = False  # event_id already counted
-    too_late: bool = False  # older than the de-dup memory reaches: refused (may be a repeat)
-    matched: int = 0  # rules that fired (0: the worker counts the event as unmatched)
-    score: float | None = None  # unrounded, after the input
-    expectation: float | None = None
-    gap: float | None = None
-    outreach_seconds: float | None = None  # apply_outcome: first outreach of an alert
-    unknown_alert: bool = False  # apply_outcome: the alert is not (or no longer) open
-
-    def __init__(self, changed: bool = True) -> None:
-        self.alerts: list[Alert] = []
-        self.deadlines: list[tuple[str, float]] = []  # (journey_id, deadline_ts) to register
-        self.recovered: list[str] = []  # alert ids whose customer's experience recovered
-        self.stalled: list[str] = []  # journey ids newly found stalled (check_stalled)
-        if not changed:
-            self.changed = False
-
-
 class Engine:
     """Applies events and outcomes to :class:`CustomerState` under a :class:`RuleSet`."""
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
-        self.config = rules.config
+        self.config = cfg = rules.config
+        flags: dict[str, int] = {}
+        for t in cfg.contact_types:
+            flags[t] = flags.get(t, 0) | _CONTACT
+        for t in cfg.complaint_types:
+            flags[t] = flags.get(t, 0) | _COMPLAINT
+        for t in cfg.complaint_resolved_types - cfg.complaint_types:
+            flags[t] = flags.get(t, 0) | _RESOLVED
+        self._plans = compile_plans(rules, flags)
+        self._rules_by_key = rules_by_key(rules)
+        self._long_per_short = cfg.long_rate / cfg.short_rate
 
     def new_state(self, customer_id: str) -> CustomerState:
         return CustomerState(customer_id)
+
+    def sums(self, state: CustomerState) -> list[float]:
+        """The decayed sums at the newest event time: 16 per dimension, then negative."""
+        return state.sums_at_ref(self.config.short_rate, self.config.long_rate)
 
     # ------------------------------------------------------------------ events
     def apply(
@@ -75,105 +90,111 @@ class Engine:
     ) -> Decision:
         """Score one event into ``state`` (mutated) and return the alerts it raises."""
         cfg = self.config
-        eid = digest(event.event_id)
+        data = event.event_id.encode()
+        key = crc32(data) | crc_hqx(data, 0xFFFF) << 32  # state.id_key, inlined
         ids = state.ids
+        decision = Decision()
+        if key in ids:
+            decision.changed = False
+            decision.duplicate = True
+            return decision
         ts = event.ts
-        if eid in ids:
-            d = Decision(changed=False)
-            d.duplicate = True
-            return d
         if ts <= state.id_floor:
-            d = Decision(changed=False)
-            d.too_late = True
-            return d
-        ids[eid] = ts
+            decision.changed = False
+            decision.too_late = True
+            return decision
+        ids[key] = ts
         if len(ids) > cfg.cap_event_ids:
-            old = next(iter(ids))
-            old_ts = ids.pop(old)
+            old_ts = ids.pop(next(iter(ids)))
             if old_ts > state.id_floor:
                 state.id_floor = old_ts
         state.n_events += 1
-        decision = Decision()
         tq = round(ts * 1000) / 1000  # canonical(ts): bookkeeping times are whole ms
 
         context = event.context
         if context:
             tier = context.get("tier")
-            if tier is not None and (
-                tq > state.tier_ts or (tq == state.tier_ts and tier > (state.tier or ""))
-            ):
-                state.tier = tier
-                state.tier_ts = tq
+            if tier is not None and tq >= state.tier_ts:
+                if tq > state.tier_ts or tier > (state.tier or ""):
+                    state.tier = tier
+                    state.tier_ts = tq
 
-        # rebase the decayed sums to the newest event time, or decay this event to it
-        s = state.sums
-        ref = state.ref
-        if ts > ref:
-            if ref != NEG_INF:
-                dt = ts - ref
-                a = exp(-dt * cfg.short_rate)
-                b = exp(-dt * cfg.long_rate)
-                state.sums = s = [
-                    s[0] * a, s[1] * a, s[2] * b, s[3] * b, s[4] * a, s[5] * a, s[6] * b,
-                    s[7] * b, s[8] * a, s[9] * a, s[10] * b, s[11] * b, s[12] * a, s[13] * a,
-                    s[14] * b, s[15] * b,
-                ]  # fmt: skip
-            state.ref = ref = ts
-            fs = fl = 1.0
+        # decay factors of this event relative to the anchor (docs/scoring.md); a first
+        # event (anchor -inf) or a long silence takes the slow path that sets the anchor
+        acc = state.acc
+        short_rate = cfg.short_rate
+        x = (ts - state.anchor) * short_rate
+        if ts >= state.ref:
+            if x > _MAX_EXPONENT:
+                _reanchor(state, tq, short_rate, cfg.long_rate)
+                x = (ts - tq) * short_rate
+            state.short_f = fs = exp(x)
+            state.long_f = fl = exp(x * self._long_per_short)
+            state.ref = ts
         else:
-            fs = exp((ts - ref) * cfg.short_rate)
-            fl = exp((ts - ref) * cfg.long_rate)
+            if state.short_f == 0.0:
+                state.factors(short_rate, cfg.long_rate)
+            fs = exp(x)
+            fl = exp(x * self._long_per_short)
 
+        etype = event.type
         journey = event.journey
         metrics = event.metrics
-        etype = event.type
-        by_channel = self.rules.index.get(etype)
-        rules = by_channel.get(event.channel) if by_channel is not None else None
-        if rules:
-            status = journey.status if journey is not None else NO_JOURNEY
-            matched = 0
-            reasons = state.reasons
-            for rule in rules:
-                if not rule.matches(status, metrics):
-                    continue
-                matched += 1
-                for sig in rule.signals:
-                    i = sig.dim * 4
-                    vw = sig.vw
-                    w = sig.weight
-                    s[i] += vw * fs
-                    s[i + 1] += w * fs
-                    s[i + 2] += vw * fl
-                    s[i + 3] += w * fl
-                    if vw < 0:
-                        reasons.append(
-                            (event.event_id, event.channel, etype, sig.dim, vw, tq, rule.name)
-                        )
-            if len(reasons) > cfg.cap_reasons:
-                reasons.sort(key=_reason_time, reverse=True)
-                del reasons[cfg.cap_reasons :]
-            decision.matched = matched
+        by_channel = self._plans.get(etype)
+        flags = 0
+        if by_channel is not None:
+            plan = by_channel.get(event.channel)
+            if plan is not None:
+                flags = plan.flags
+                matched = plan.matched
+                for i, vw, w in plan.deltas:
+                    acc[i] += vw * fs
+                    acc[i + 1] += w * fs
+                    acc[i + 2] += vw * fl
+                    acc[i + 3] += w * fl
+                negative = plan.negative
+                negative_rules = plan.negative_rules
+                if plan.conditional:
+                    status = journey.status if journey is not None else NO_JOURNEY
+                    for check, deltas, neg, rkey in plan.conditional:
+                        if not check(status, metrics):
+                            continue
+                        matched += 1
+                        for i, vw, w in deltas:
+                            acc[i] += vw * fs
+                            acc[i + 1] += w * fs
+                            acc[i + 2] += vw * fl
+                            acc[i + 3] += w * fl
+                        if rkey is not None:
+                            negative += neg
+                            negative_rules = (*negative_rules, rkey)
+                if negative:
+                    acc[NEG] += negative * fs
+                    self._remember(state, event, tq, negative_rules)
+                decision.matched = matched
 
-        fresh = ts >= ref - cfg.max_alert_age
-        # (trigger, journey id, journey type, escalate only)
-        candidates: list[tuple[int, str | None, str | None, bool]] = []
+        # an event older than max_alert_age behind the newest still scores, raises nothing
+        oldest_fresh = state.ref - cfg.max_alert_age
+        candidates: list[Candidate] | None = None
         if journey is not None:
-            res = journeys.step(
-                state, cfg, journey, tq, metrics.get("attempts"), etype in cfg.contact_types
+            js, failed, repeat, deadline = journeys.step(
+                state, cfg, journey, tq, metrics.get("attempts"), flags & _CONTACT
             )
-            if res.deadline is not None:
-                decision.deadlines.append((journey.id, res.deadline))
-            if res.journey is not None and fresh:
-                if res.failed:
-                    candidates.append((FAILED, journey.id, res.journey.type, False))
-                if res.repeat:
-                    candidates.append((REPEAT, journey.id, res.journey.type, False))
-        if etype in cfg.complaint_types:
+            if deadline is not None:
+                decision.deadlines = [(journey.id, deadline)]
+            if (failed or repeat) and js is not None and ts >= oldest_fresh:
+                candidates = []
+                if failed:
+                    candidates.append((FAILED, journey.id, js.type, False))
+                if repeat:
+                    candidates.append((REPEAT, journey.id, js.type, False))
+        if flags & _COMPLAINT:
             if tq > state.complaint_ts:
                 state.complaint_ts = tq
-            if fresh:
-                candidates.append((COMPLAINT, _jid(event), _jtype(event), False))
-        elif etype in cfg.complaint_resolved_types and tq > state.complaint_resolved_ts:
+            if ts >= oldest_fresh:
+                candidates = candidates or []
+                candidates.append((COMPLAINT, *_journey_of(event), False))
+        elif flags & _RESOLVED and tq > state.complaint_resolved_ts:
             state.complaint_resolved_ts = tq
         if metrics:
             nps = metrics.get("nps")
@@ -185,52 +206,79 @@ class Engine:
                 if tq > state.survey_ts or (tq == state.survey_ts and bad):
                     state.survey_ts = tq
                     state.survey_detractor = bad
-                if bad and fresh:
-                    candidates.append((DETRACTOR, _jid(event), _jtype(event), False))
+                if bad and ts >= oldest_fresh:
+                    candidates = candidates or []
+                    candidates.append((DETRACTOR, *_journey_of(event), False))
 
-        sc = scores(state, cfg)
-        decision.score = sc.score
-        decision.expectation = sc.expectation
-        decision.gap = sc.gap
+        # cheap guards first: most events can raise nothing and need no scores
+        sc: Scores | None = None
         if state.below_active:
+            sc = scores(state, cfg)
             if sc.gap < cfg.exit_gap:
                 state.below_active = False
-            elif fresh:
+            elif ts >= oldest_fresh:
+                candidates = candidates or []
                 candidates.append((BELOW, None, None, True))  # passes only if it escalates
-        elif sc.gap > cfg.enter_gap and sc.evidence >= cfg.min_evidence:
-            state.below_active = True
-            if fresh:
-                candidates.append((BELOW, None, None, False))
-
+        elif acc[NEG] >= cfg.min_negative_evidence * state.short_f:
+            sc = scores(state, cfg)
+            if below_expectation(sc, cfg):
+                state.below_active = True
+                if ts >= oldest_fresh:
+                    candidates = candidates or []
+                    candidates.append((BELOW, None, None, False))
         if state.open_alerts:
+            sc = sc or scores(state, cfg)
             self._check_recovery(state, sc, decision)
-        for trigger, jid, jtype, escalate_only in candidates:
-            alert = self._raise(state, sc, trigger, jid, jtype, tq, event.event_id,
-                                event.occurred_at, now, escalate_only)  # fmt: skip
-            if alert is not None:
-                decision.alerts.append(alert)
+        if candidates:
+            sc = sc or scores(state, cfg)
+            alerts = []
+            for trigger, jid, jtype, escalate_only in candidates:
+                alert = self._raise(state, sc, trigger, jid, jtype, tq, event.event_id,
+                                    event.occurred_at, now, escalate_only)  # fmt: skip
+                if alert is not None:
+                    alerts.append(alert)
+            if alerts:
+                decision.alerts = alerts
+        if sc is not None:
+            decision._values = (sc.score, sc.expectation, sc.evidence, sc.negative)
+        else:
+            decision._inputs = (cfg, tuple(acc), state.short_f, state.long_f, state.tier)
         return decision
+
+    def _remember(
+        self, state: CustomerState, event: TouchpointEvent, tq: float, rule_keys: tuple[int, ...]
+    ) -> None:
+        """Keep the newest negative rule firings (bounded) as raw material for reasons."""
+        reasons = state.reasons
+        event_id, channel, etype = event.event_id, event.channel, event.type
+        for rkey in rule_keys:
+            reasons.append((event_id, channel, etype, tq, rkey))
+        cap = self.config.cap_reasons
+        if len(reasons) > cap:
+            reasons.sort(key=_newest_first)
+            del reasons[cap:]
 
     # ------------------------------------------------------------------ deadlines
     def check_stalled(self, state: CustomerState, journey_id: str, now: float) -> Decision:
         """Called when a registered deadline is due: raise journey_stalled if still open."""
         js = state.journeys.get(journey_id)
-        if js is None or js.stalled or js.status in journeys.TERMINAL_BAD:
-            return Decision(changed=False)
-        if js.deadline > now:
-            d = Decision(changed=False)
-            d.deadlines.append((js.id, js.deadline))  # the index held an older deadline
-            return d
-        js.stalled = True
         decision = Decision()
-        decision.stalled.append(js.id)
+        if js is None or js.stalled or js.status in journeys.TERMINAL_BAD:
+            decision.changed = False
+            return decision
+        if js.deadline > now:
+            decision.changed = False
+            decision.deadlines = [(js.id, js.deadline)]  # the index held an older deadline
+            return decision
+        js.stalled = True
+        decision.stalled = [js.id]
         sc = scores(state, self.config)
-        decision.score, decision.expectation, decision.gap = sc.score, sc.expectation, sc.gap
+        decision._values = (sc.score, sc.expectation, sc.evidence, sc.negative)
         cause = f"deadline:{js.deadline:.3f}"
         alert = self._raise(state, sc, STALLED, js.id, js.type, js.deadline, cause,
                             rfc3339(js.deadline), now, False)  # fmt: skip
         if alert is not None:
-            decision.alerts.append(alert)
+            decision.alerts = [alert]
         return decision
 
     def pending_deadlines(self, state: CustomerState) -> list[tuple[str, float]]:
@@ -244,12 +292,12 @@ class Engine:
     # ------------------------------------------------------------------ outcomes
     def apply_outcome(self, state: CustomerState, outcome: OutcomeLike) -> Decision:
         """Close the loop: contacted/resolved suppress the trigger for its cooldown."""
+        decision = Decision()
         open_alert = next((a for a in state.open_alerts if a.alert_id == outcome.alert_id), None)
         if open_alert is None:
-            d = Decision(changed=False)
-            d.unknown_alert = True
-            return d
-        decision = Decision()
+            decision.changed = False
+            decision.unknown_alert = True
+            return decision
         kind = outcome.outcome
         t = open_alert.trigger
         ots = canonical(outcome.ts)
@@ -286,12 +334,15 @@ class Engine:
         if sc.score < sc.expectation - self.config.recovery_margin:
             return
         keep: list[OpenAlert] = []
+        recovered: list[str] = []
         for a in state.open_alerts:
             if a.stage == 1:
-                decision.recovered.append(a.alert_id)
+                recovered.append(a.alert_id)
             else:
                 keep.append(a)
         state.open_alerts = keep
+        if recovered:
+            decision.recovered = recovered
 
     def _raise(
         self,
@@ -353,25 +404,41 @@ class Engine:
         )
 
     def _reasons(self, state: CustomerState) -> tuple[Reason, ...]:
+        """Each remembered negative rule firing, as its negative signals decayed to now."""
         rate = self.config.short_rate
         ref = state.ref
-        ranked = sorted(
-            (
-                Reason(e, ch, ty, DIMENSIONS[d], round(vw * exp((ts - ref) * rate), 3), rule)
-                for e, ch, ty, d, vw, ts, rule in state.reasons
-            ),
-            key=lambda r: (-abs(r.impact), r.event_id, r.rule, r.dimension),
-        )
-        return tuple(ranked[:_MAX_REASONS])
+        found: list[Reason] = []
+        for event_id, channel, etype, ts, rkey in state.reasons:
+            rule = self._rules_by_key.get(rkey)
+            if rule is None:
+                continue  # the rule is gone from the rules file: nothing to explain with
+            decay = exp((ts - ref) * rate)
+            for sig in rule.signals:
+                if sig.vw < 0:
+                    impact = round(sig.vw * decay, 3)
+                    found.append(
+                        Reason(event_id, channel, etype, DIMENSIONS[sig.dim], impact, rule.name)
+                    )
+        found.sort(key=lambda r: (-abs(r.impact), r.event_id, r.rule, r.dimension))
+        return tuple(found[:_MAX_REASONS])
 
 
-def _reason_time(c: tuple[str, str, str, int, float, float, str]) -> float:
-    return c[5]
+def _reanchor(state: CustomerState, ts: float, short_rate: float, long_rate: float) -> None:
+    """Move the anchor to ``ts`` (canonical, so it encodes exactly): scale the sums by their
+    decay from the old anchor (exp of a negative number: underflows to 0 after a very long
+    silence, never overflows). The first event sets the anchor (old anchor -inf: x 0)."""
+    dt = ts - state.anchor
+    short, long = exp(-dt * short_rate), exp(-dt * long_rate)
+    acc = state.acc
+    for i in range(N_SUMS):
+        acc[i] *= long if i % 4 >= 2 and i < NEG else short
+    state.anchor = ts
 
 
-def _jid(event: TouchpointEvent) -> str | None:
-    return event.journey.id if event.journey is not None else None
+def _newest_first(c: tuple[str, str, str, float, int]) -> tuple[float, str, int]:
+    return (-c[3], c[0], c[4])
 
 
-def _jtype(event: TouchpointEvent) -> str | None:
-    return event.journey.type if event.journey is not None else None
+def _journey_of(event: TouchpointEvent) -> tuple[str | None, str | None]:
+    j = event.journey
+    return (j.id, j.type) if j is not None else (None, None)

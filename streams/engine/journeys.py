@@ -12,23 +12,18 @@ from typing import Final
 
 from streams.codec.types import Journey
 from streams.engine.config import EngineConfig
-from streams.engine.state import CustomerState, JourneyState, canonical, digest
+from streams.engine.state import CustomerState, JourneyState, canonical, id_key
 
 TERMINAL_BAD: Final = frozenset({"failed", "abandoned"})
 # tie-break for steps with the same time: the worse status wins, in any arrival order
 _RANK: Final = {"started": 0, "progressed": 1, "abandoned": 2, "failed": 3}
 
 
-class StepResult:
-    """What one journey step did: the open journey (None if closed/unknown), triggers."""
-
-    __slots__ = ("journey", "failed", "repeat", "deadline")
-
-    def __init__(self) -> None:
-        self.journey: JourneyState | None = None
-        self.failed = False  # this step failed/abandoned an open journey
-        self.repeat = False  # this contact made `count` contacts within the window
-        self.deadline: float | None = None  # a new or moved deadline to register
+# what one journey step did: (the open journey or None if closed/unknown, this step
+# failed/abandoned it, this contact made `count` contacts within the window, a new or
+# moved deadline to register or None). A plain tuple: built on the hot path.
+StepResult = tuple[JourneyState | None, bool, bool, float | None]
+_NOTHING: Final[StepResult] = (None, False, False, None)
 
 
 def step(
@@ -37,44 +32,44 @@ def step(
     journey: Journey,
     ts: float,  # canonical (whole milliseconds)
     attempts: float | None,
-    is_contact: bool,
+    is_contact: int,  # truthy: the event is a contact about the journey
 ) -> StepResult:
-    out = StepResult()
     jid = journey.id
     status = journey.status
-    js = state.journeys.get(jid)
+    deadline: float | None = None
+    open_journeys = state.journeys
+    js = open_journeys.get(jid)
     if js is None:
-        if state.closed and digest(jid) in state.closed:
-            return out  # a late step of a completed journey
+        closed = state.closed
+        if closed:
+            key = id_key(jid)
+            if key in closed:
+                return _NOTHING  # a late step of a completed journey
         if status == "completed":
             _tombstone(state, cfg, jid)
-            return out
-        js = JourneyState(jid, journey.type, status, ts, canonical(ts + cfg.sla[journey.type]))
-        state.journeys[jid] = js
-        out.deadline = js.deadline
-        if len(state.journeys) > cfg.cap_open_journeys:
+            return _NOTHING
+        deadline = round((ts + cfg.sla[journey.type]) * 1000) / 1000  # canonical
+        js = open_journeys[jid] = JourneyState(jid, journey.type, status, ts, deadline)
+        if len(open_journeys) > cfg.cap_open_journeys:
             _evict(state)
     else:
         if status == "completed":
-            del state.journeys[jid]
+            del open_journeys[jid]
             _tombstone(state, cfg, jid)
-            return out
+            return _NOTHING
         if ts < js.start:
             js.start = ts
             js.type = journey.type
-            js.deadline = canonical(ts + cfg.sla[journey.type])
-            out.deadline = js.deadline
-        if ts > js.last:
+            js.deadline = deadline = canonical(ts + cfg.sla[journey.type])
+        last = js.last
+        if ts > last or (ts == last and _RANK[status] > _RANK[js.status]):
             js.last = ts
-        if ts > js.status_ts or (ts == js.status_ts and _RANK[status] > _RANK[js.status]):
             js.status = status
-            js.status_ts = ts
     if status == "failed":
         js.failed += 1
     if attempts is not None and attempts > js.attempts:
         js.attempts = int(attempts)
-    if status in TERMINAL_BAD:
-        out.failed = True
+    repeat = False
     if is_contact:
         js.contacts += 1
         times = js.contact_ts
@@ -84,10 +79,10 @@ def step(
             times.sort()
             if len(times) > count:
                 del times[0]
-            out.repeat = len(times) == count and times[-1] - times[0] <= cfg.repeat_window
-    if jid in state.journeys:
-        out.journey = js
-    return out
+            repeat = len(times) == count and times[-1] - times[0] <= cfg.repeat_window
+    if jid not in open_journeys:
+        return _NOTHING  # evicted at once (the cap)
+    return (js, status in TERMINAL_BAD, repeat, deadline)
 
 
 def repeat_active(js: JourneyState, cfg: EngineConfig) -> bool:
@@ -96,9 +91,10 @@ def repeat_active(js: JourneyState, cfg: EngineConfig) -> bool:
 
 
 def _tombstone(state: CustomerState, cfg: EngineConfig, jid: str) -> None:
-    state.closed[digest(jid)] = None
-    while len(state.closed) > cfg.cap_closed_journeys:
-        del state.closed[next(iter(state.closed))]
+    closed = state.closed
+    closed[id_key(jid)] = None
+    if len(closed) > cfg.cap_closed_journeys:
+        del closed[next(iter(closed))]
 
 
 def _evict(state: CustomerState) -> None:

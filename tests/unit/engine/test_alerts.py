@@ -10,7 +10,8 @@ from streams.engine.state import CustomerState
 
 from .helpers import DAY, HOUR, T0, event, schema
 
-# expectation held near the prior (prior_weight 20) so the gap follows the score
+# expectation held near the prior (prior_weight 20) so the gap follows the score; the
+# expectation is shrunk with the same evidence as the score (docs/scoring.md)
 ALERTS = """
 [engine]
 short_half_life_hours = 10
@@ -31,7 +32,7 @@ below_expectation = 24
 [[rule]]
 name = "meh"
 types = ["page.error"]
-signals = [{ dimension = "functional", value = -0.4, weight = 1.0 }]
+signals = [{ dimension = "functional", value = -0.5, weight = 1.0 }]
 
 [[rule]]
 name = "fine"
@@ -262,3 +263,47 @@ def test_state_round_trip_keeps_alert_bookkeeping(default_engine: Engine) -> Non
     restored = CustomerState.from_bytes(state.to_bytes())
     d = engine.apply(restored, event("c2", "complaint.filed", channel="store", at=HOUR))
     assert "complaint" not in [a.trigger for a in d.alerts]  # cooldown survived
+
+
+def test_mildly_positive_evidence_never_falls_below_expectation(default_engine: Engine) -> None:
+    """A premium customer who only browses: the score stays modest, so does the shrunk
+    expectation; no negative evidence, no alert (the v1 false alarm)."""
+    state = default_engine.new_state("c1")
+    for i in range(40):
+        kind = "page.viewed" if i % 3 else "search.performed"
+        d = default_engine.apply(state, event(f"e{i}", kind, at=i * 1800, tier="premium"))
+        assert d.alerts == []
+    assert d.gap is not None and d.gap < 12
+    assert default_engine.snapshot(state)["active_triggers"] == []
+
+
+@pytest.mark.parametrize(
+    ("etype", "channel", "metrics"),
+    [
+        ("page.slow", "web", {"duration_seconds": 12.0}),
+        ("search.no_results", "app", {}),
+        ("store.queue", "store", {"wait_seconds": 480.0}),
+    ],
+)
+def test_one_mild_hiccup_does_not_alert(
+    default_engine: Engine, etype: str, channel: str, metrics: dict[str, float]
+) -> None:
+    """The simulator's noise: one hiccup among good events is shrunk, never an alert."""
+    state = default_engine.new_state("c1")
+    for i in range(12):
+        default_engine.apply(state, event(f"e{i}", "page.viewed", at=i * 600, tier="premium"))
+    d = default_engine.apply(state, event("hiccup", etype, channel=channel, at=7300,
+                                          tier="premium", metrics=metrics))  # fmt: skip
+    assert d.alerts == []
+    assert default_engine.snapshot(state)["active_triggers"] == []
+
+
+def test_below_expectation_needs_negative_evidence(engine: Engine) -> None:
+    """A gap from a high prior alone is not enough: min_negative_evidence must be met."""
+    strict = Engine(parse_rules(ALERTS.replace("exit_gap = 5.0", "exit_gap = 5.0\n"
+                                               "min_negative_evidence = 0.6"), "a.toml"))  # fmt: skip
+    state = strict.new_state("c1")
+    d = strict.apply(state, event("e1", "page.error"))  # negative evidence 0.5 < 0.6
+    assert d.gap is not None and d.gap > 10 and d.alerts == []
+    d = strict.apply(state, event("e2", "page.error", at=60))  # 1.0 >= 0.6
+    assert triggers(d.alerts)[0][0] == "below_expectation"

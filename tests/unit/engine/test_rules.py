@@ -47,7 +47,7 @@ def test_default_rules_cover_every_catalogue_type_on_its_channels(etype: str, ch
 def test_a_rules_file_replaces_the_defaults(tmp_path: Path) -> None:
     rules = load_rules(write(tmp_path, GOOD_RULE))
     assert [r.name for r in rules.rules] == ["ok"]
-    assert rules.config.cap_event_ids == 64  # [engine] defaults apply
+    assert rules.config.cap_event_ids == 32  # [engine] defaults apply
 
 
 def test_engine_section_is_read(tmp_path: Path) -> None:

@@ -47,10 +47,25 @@ def test_one_event_is_shrunk_toward_neutral(engine: Engine) -> None:
     state = engine.new_state("c1")
     d = engine.apply(state, event("e1", "page.error"))
     assert d.changed and d.matched == 1
-    # score = 50 + 50 * (-1) / (1 + k=1) ; baseline = 50 + 50 * (-1/1) = 0
+    # score = 50 + 50 * (-1) / (1 + k=1) ; baseline mean = -1
     assert d.score == pytest.approx(25.0)
-    assert d.expectation == pytest.approx((60 * 2 + 0 * 1) / (2 + 1))
+    # expected mean = (0.2 * pw=2 + -1 * LW=1) / (2 + 1); shrunk like the score: SW / (SW + k)
+    mean = (0.2 * 2 + -1 * 1) / (2 + 1)
+    assert d.expectation == pytest.approx(50 + 50 * mean * 1 / (1 + 1))
     assert d.gap == pytest.approx(d.expectation - d.score)
+
+
+def test_expectation_is_shrunk_with_the_same_evidence_as_the_score(engine: Engine) -> None:
+    """Thin evidence gives a small gap, not the prior's distance from 50 (no evidence: 0)."""
+    state = engine.new_state("c1")
+    assert engine.snapshot(state)["gap"] == 0.0
+    d = engine.apply(state, event("e1", "custom.thing", tier="premium"))
+    assert (d.score, d.expectation) == (50.0, 50.0)  # an event without signals: no evidence
+    d = engine.apply(state, event("e2", "store.staff_help", channel="store", tier="premium"))
+    # SW = 2: shrink 2 / 3; mean expected = (0.4 * 2 + 0.5 * 2) / 4 = 0.45, score mean 1/3
+    assert d.expectation == pytest.approx(50 + 50 * 0.45 * 2 / 3)
+    assert d.score == pytest.approx(50 + 50 * 1.0 / 3)
+    assert d.gap == pytest.approx(50 * (0.45 - 0.5) * 2 / 3)
 
 
 def test_a_newer_event_rebases_the_sums_with_the_half_life(engine: Engine) -> None:
@@ -59,10 +74,11 @@ def test_a_newer_event_rebases_the_sums_with_the_half_life(engine: Engine) -> No
     d = engine.apply(state, event("e2", "page.viewed", at=10 * HOUR))  # one short half-life
     # short: vw = -0.5 + 1, w = 0.5 + 1
     assert d.score == pytest.approx(50 + 50 * 0.5 / (1.5 + 1.0))
-    assert state.sums[0] == pytest.approx(0.5)
-    assert state.sums[1] == pytest.approx(1.5)
+    sums = engine.sums(state)
+    assert sums[0] == pytest.approx(0.5)
+    assert sums[1] == pytest.approx(1.5)
     long_factor = 2 ** (-10 * HOUR / (10 * DAY))
-    assert state.sums[3] == pytest.approx(1 + long_factor)
+    assert sums[3] == pytest.approx(1 + long_factor)
 
 
 def test_an_older_event_is_added_with_its_decay_factor(engine: Engine) -> None:
@@ -72,7 +88,7 @@ def test_an_older_event_is_added_with_its_decay_factor(engine: Engine) -> None:
     engine.apply(a, e2)
     engine.apply(b, e2)
     engine.apply(b, e1)
-    assert b.sums == pytest.approx(a.sums)
+    assert engine.sums(b) == pytest.approx(engine.sums(a))
     assert b.ref == a.ref == T0 + 10 * HOUR
     assert engine.snapshot(a) == engine.snapshot(b)
 
@@ -98,8 +114,10 @@ def test_tier_prior_drives_expectation_and_newest_tier_wins(engine: Engine) -> N
     engine.apply(state, event("e1", "page.viewed", tier="standard"))  # older: does not win
     snap = engine.snapshot(state)
     assert snap["tier"] == "premium"
-    lw = state.sums[3]
-    assert snap["expectation"] == round((70 * 2 + 100 * lw) / (2 + lw), 2)
+    sums = engine.sums(state)
+    lw, sw = sums[3], sums[1]
+    mean = (0.4 * 2 + 1.0 * lw) / (2 + lw)  # premium prior 70 -> mean 0.4; baseline mean 1
+    assert snap["expectation"] == round(50 + 50 * mean * sw / (sw + 1), 2)
 
 
 def test_unknown_type_counts_but_matches_nothing(engine: Engine) -> None:
