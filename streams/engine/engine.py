@@ -142,6 +142,7 @@ class Engine:
         metrics = event.metrics
         by_channel = self._plans.get(etype)
         flags = 0
+        negative_rules: tuple[int, ...] = ()
         if by_channel is not None:
             plan = by_channel.get(event.channel)
             if plan is not None:
@@ -234,7 +235,8 @@ class Engine:
             alerts = []
             for trigger, jid, jtype, escalate_only in candidates:
                 alert = self._raise(state, sc, trigger, jid, jtype, tq, event.event_id,
-                                    event.occurred_at, now, escalate_only)  # fmt: skip
+                                    event.occurred_at, now, escalate_only,
+                                    (event.channel, etype, negative_rules))  # fmt: skip
                 if alert is not None:
                     alerts.append(alert)
             if alerts:
@@ -356,6 +358,7 @@ class Engine:
         occurred_at: str,
         now: float | None,
         escalate_only: bool,
+        cause_firings: tuple[str, str, tuple[int, ...]] | None = None,
     ) -> Alert | None:
         """Severity, cooldown and escalation gate, then the alert."""
         cfg = self.config
@@ -395,7 +398,7 @@ class Engine:
             expectation=round(sc.expectation, 2),
             gap=round(sc.gap, 2),
             tier=tier,
-            reasons=self._reasons(state),
+            reasons=self._reasons(state, cause_id, ts, cause_firings),
             recommended_action=recommended_action(name, level, jtype),
             detected_at=rfc3339(now) if now is not None else occurred_at,
             trigger_event_at=occurred_at,
@@ -403,12 +406,32 @@ class Engine:
             escalation=escalation,
         )
 
-    def _reasons(self, state: CustomerState) -> tuple[Reason, ...]:
-        """Each remembered negative rule firing, as its negative signals decayed to now."""
+    def _reasons(
+        self,
+        state: CustomerState,
+        cause_id: str,
+        cause_ts: float,
+        cause_firings: tuple[str, str, tuple[int, ...]] | None,
+    ) -> tuple[Reason, ...]:
+        """Each remembered negative rule firing, as its negative signals decayed to now.
+
+        The event that raised the alert always explains it: its own firings are added
+        even when the bounded memory dropped them (many events in one millisecond), and
+        they are kept first when the list is cut, then the rest by impact.
+        """
         rate = self.config.short_rate
         ref = state.ref
         found: list[Reason] = []
-        for event_id, channel, etype, ts, rkey in state.reasons:
+        firings = list(state.reasons)
+        if cause_firings is not None:
+            channel, etype, rkeys = cause_firings
+            known = {(e, k) for e, _, _, _, k in firings}
+            firings.extend(
+                (cause_id, channel, etype, cause_ts, k)
+                for k in rkeys
+                if (cause_id, k) not in known
+            )
+        for event_id, channel, etype, ts, rkey in firings:
             rule = self._rules_by_key.get(rkey)
             if rule is None:
                 continue  # the rule is gone from the rules file: nothing to explain with
@@ -419,8 +442,10 @@ class Engine:
                     found.append(
                         Reason(event_id, channel, etype, DIMENSIONS[sig.dim], impact, rule.name)
                     )
-        found.sort(key=lambda r: (-abs(r.impact), r.event_id, r.rule, r.dimension))
-        return tuple(found[:_MAX_REASONS])
+        found.sort(key=lambda r: (r.event_id != cause_id, -abs(r.impact), r.event_id, r.rule))
+        kept = found[:_MAX_REASONS]
+        kept.sort(key=lambda r: (-abs(r.impact), r.event_id, r.rule, r.dimension))
+        return tuple(kept)
 
 
 def _reanchor(state: CustomerState, ts: float, short_rate: float, long_rate: float) -> None:

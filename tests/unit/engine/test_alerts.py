@@ -307,3 +307,21 @@ def test_below_expectation_needs_negative_evidence(engine: Engine) -> None:
     assert d.gap is not None and d.gap > 10 and d.alerts == []
     d = strict.apply(state, event("e2", "page.error", at=60))  # 1.0 >= 0.6
     assert triggers(d.alerts)[0][0] == "below_expectation"
+
+
+def test_alert_names_its_triggering_event_even_among_many_in_one_millisecond(
+    default_engine: Engine,
+) -> None:
+    # Feeds that stamp whole seconds put many events at one instant; the bounded
+    # reasons memory must not push out the very event that raised the alert.
+    engine = default_engine
+    for trial in range(20):
+        state = engine.new_state("c1")
+        for i in range(8):
+            engine.apply(state, event(f"t{trial}-e{i}", "page.error", at=0.0))
+        survey = f"t{trial}-zz-survey"  # sorts after the others on every tie-break
+        d = engine.apply(state, event(survey, "survey.answered", at=0.0, metrics={"nps": 2}))
+        detractor = next(a for a in d.alerts if a.trigger == "detractor")
+        assert survey in [r.event_id for r in detractor.reasons]
+        impacts = [abs(r.impact) for r in detractor.reasons]
+        assert impacts == sorted(impacts, reverse=True)
