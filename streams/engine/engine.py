@@ -427,9 +427,7 @@ class Engine:
             channel, etype, rkeys = cause_firings
             known = {(e, k) for e, _, _, _, k in firings}
             firings.extend(
-                (cause_id, channel, etype, cause_ts, k)
-                for k in rkeys
-                if (cause_id, k) not in known
+                (cause_id, channel, etype, cause_ts, k) for k in rkeys if (cause_id, k) not in known
             )
         for event_id, channel, etype, ts, rkey in firings:
             rule = self._rules_by_key.get(rkey)
