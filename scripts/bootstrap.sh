@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the test command needs on a fresh Debian machine:
 # a JDK and Maven (to resolve and run the local Kafka), redis-server, and prometheus
-# (its promtool checks the alert rules; it is never started as a service here).
+# (its promtool checks the alert rules; it is never started as a service here), and
+# docker-compose to validate docker-compose.yml.
 # Idempotent and quick when everything is present: apt is touched only for what is missing,
 # and `apt-get update` runs at most once, only if an install needs it.
 set -euo pipefail
@@ -11,6 +12,10 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# Only to validate docker-compose.yml (`docker-compose config`): no Docker engine runs here.
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+    missing+=(docker-compose)
+fi
 if ! command -v python3.11 >/dev/null 2>&1; then
     missing+=(python3.11 python3.11-venv)
 elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -130,3 +130,36 @@ def test_prometheus_loads_and_evaluates_every_touchpoint_rule(
     # The alerts are listed by /api/v1/alerts too (none firing on a quiet test system
     # is fine; the endpoint answering for the loaded rules is what is checked here).
     assert isinstance(prometheus.api("alerts")["alerts"], list)
+
+
+def test_touchpoint_top_shows_the_live_workers_figures(worker: WorkerProcess) -> None:
+    """`touchpoint top` (the terminal view) reads the same live /metrics page."""
+    import os
+    import subprocess
+
+    from worker_process import TOUCHPOINT
+
+    customers = worker.metric("cx_table_customers")
+    done = subprocess.run(
+        [
+            *TOUCHPOINT,
+            "top",
+            "--metrics",
+            f"http://127.0.0.1:{worker.metrics_port}/metrics",
+            "--interval",
+            "0.5",
+            "--iterations",
+            "2",
+        ],
+        env={**os.environ, "TOUCHPOINT_TOPIC_PREFIX": worker.prefix},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    frames = done.stdout.split("touchpoint top")
+    assert len(frames) == 3  # two refreshes
+    last = frames[-1]
+    assert f"customers {customers:>14.0f}" in last
+    assert "alerts by trigger/severity" in last and "latest alerts" in last
