@@ -194,6 +194,12 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "worker_web_host",
+        "TOUCHPOINT_WORKER_WEB_HOST",
+        "",
+        "Host name or IP other workers use to reach this one (table routing); empty: hostname.",
+    ),
+    Setting(
         "metrics_port",
         "TOUCHPOINT_METRICS_PORT",
         "9464",
@@ -269,6 +275,7 @@ class Settings:
     redis_queue_max: int = _field("redis_queue_max")
     score_ttl_seconds: int = _field("score_ttl_seconds")
     worker_web_port: int = _field("worker_web_port")
+    worker_web_host: str = _field("worker_web_host")
     metrics_port: int = _field("metrics_port")
     collector_host: str = _field("collector_host")
     collector_port: int = _field("collector_port")

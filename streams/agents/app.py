@@ -47,7 +47,9 @@ def ticks_topic_name(settings: Settings) -> str:
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust configuration derived from the one settings object."""
+    advertised = {"web_host": settings.worker_web_host} if settings.worker_web_host else {}
     return {
+        **advertised,
         "broker": [f"kafka://{b}" for b in settings.broker_list],
         "store": settings.store,
         "datadir": settings.data_dir,
