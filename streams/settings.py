@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from streams.errors import ConfigError
 
@@ -57,6 +58,22 @@ def _store(raw: str) -> str:
     return raw
 
 
+def _redis_url(raw: str) -> str:
+    # Checked here, not at first use, so a typo fails at start-up with the variable's name;
+    # the messages never repeat the URL, which may hold a password.
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("the scheme must be redis://, rediss:// or unix://")
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            raise ValueError("no host: expected redis://[:password@]host:port/db")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
+        except ValueError:
+            raise ValueError("the port is not a number between 0 and 65535") from None
+    return raw
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "kafka_brokers",
@@ -69,6 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TOUCHPOINT_REDIS_URL",
         "redis://127.0.0.1:6379/0",
         "Redis URL for the serving layer and rate limits (may hold a password).",
+        _redis_url,
         secret=True,
     ),
     Setting(
@@ -297,7 +315,8 @@ class Settings:
             try:
                 values[spec.name] = spec.parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"{spec.env}={raw!r} is invalid ({exc}); {spec.doc}") from exc
+                shown = "(secret)" if spec.secret else repr(raw)
+                raise ConfigError(f"{spec.env}={shown} is invalid ({exc}); {spec.doc}") from exc
         if overrides:
             raise ConfigError(f"unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)

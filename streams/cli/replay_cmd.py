@@ -50,8 +50,11 @@ def _lines(path: str) -> Iterator[bytes]:
     if path == "-":
         yield from sys.stdin.buffer
         return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{path} is a directory: give a JSON Lines file")
     try:
-        with Path(path).open("rb") as handle:
+        with target.open("rb") as handle:
             yield from handle
     except OSError as exc:
         raise ConfigError(
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     rules_path = args.rules or settings.rules_path or None
     if args.compare_rules and args.events == "-":
         raise ConfigError("--compare-rules reads the events twice: give a file, not stdin")
+    # Labels are read first: a bad labels file should not cost a long replay.
+    degraded = read_labels(_lines(args.labels), args.labels) if args.labels else None
     result = _run_once(args.events, rules_path)
     if args.alerts:
         _write_jsonl(args.alerts, result.alerts)
@@ -84,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         _write_jsonl(args.snapshots, [result.snapshots[c] for c in sorted(result.snapshots)])
     figures = summary(result)
     label_score = None
-    if args.labels:
-        degraded = read_labels(_lines(args.labels))
+    if degraded is not None:
         label_score = score_labels(result.flagged_customers(args.min_severity), degraded)
         figures["labels"] = {
             "degraded": len(degraded),

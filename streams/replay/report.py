@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from streams.errors import ConfigError
 from streams.replay.runner import SEVERITY_ORDER, ReplayResult
 
 SCORE_BUCKETS: tuple[int, ...] = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
@@ -33,9 +34,27 @@ class LabelScore:
         return self.true_positives / labelled if labelled else 0.0
 
 
-def read_labels(lines: Iterable[bytes]) -> set[str]:
-    """Customer ids labelled as degraded (one JSON object per line with ``customer_id``)."""
-    return {orjson.loads(line)["customer_id"] for line in lines if line.strip()}
+def read_labels(lines: Iterable[bytes], source: str = "labels") -> set[str]:
+    """Customer ids labelled as degraded (one JSON object per line with ``customer_id``).
+
+    Raises :class:`ConfigError` naming the line of the first malformed label.
+    """
+    found: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            label = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"{source} line {number} is not JSON ({exc})") from exc
+        customer = label.get("customer_id") if isinstance(label, dict) else None
+        if not isinstance(customer, str):
+            raise ConfigError(
+                f"{source} line {number} has no customer_id string: expected the "
+                "labels file of `touchpoint simulate --labels`"
+            )
+        found.add(customer)
+    return found
 
 
 def score_labels(flagged: set[str], degraded: set[str]) -> LabelScore:

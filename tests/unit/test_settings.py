@@ -49,3 +49,16 @@ def test_replace_rejects_unknown_settings() -> None:
     assert settings.replace(batch_size=10).batch_size == 10
     with pytest.raises(ConfigError, match="unknown settings: nope"):
         settings.replace(nope=1)
+
+
+def test_a_bad_redis_url_fails_at_load_without_showing_the_password() -> None:
+    for url, why in (
+        ("127.0.0.1:6379", "scheme"),
+        ("redis://:hunter2@redis:port/0", "port"),
+        ("redis://", "no host"),
+    ):
+        with pytest.raises(ConfigError, match=why) as caught:
+            Settings.from_env({"TOUCHPOINT_REDIS_URL": url})
+        assert "hunter2" not in str(caught.value)
+        assert "TOUCHPOINT_REDIS_URL=(secret)" in str(caught.value)
+    assert Settings.from_env({"TOUCHPOINT_REDIS_URL": "rediss://:pw@cache:6380/1"}).redis_url

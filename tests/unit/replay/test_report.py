@@ -48,3 +48,17 @@ def test_compare_lists_customers_whose_flag_changed() -> None:
     rows = {(r["trigger"], r["severity"]): (r["base"], r["other"]) for r in diff["volume"]}
     assert rows[("detractor", "low")] == (1, 1)
     assert rows[("complaint", "high")] == (1, 1)
+
+
+def test_malformed_labels_name_the_line() -> None:
+    import pytest
+
+    from streams.errors import ConfigError
+    from streams.replay.report import read_labels
+
+    good = b'{"customer_id": "a", "degradation": "late_delivery"}\n'
+    assert read_labels([good, b"\n"]) == {"a"}
+    with pytest.raises(ConfigError, match="labels.jsonl line 2 is not JSON"):
+        read_labels([good, b"{oops\n"], "labels.jsonl")
+    with pytest.raises(ConfigError, match="line 1 has no customer_id"):
+        read_labels([b'{"id": 3}\n'])
