@@ -32,15 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _scrape(urls: list[str]) -> Scrape:
-    texts = []
+def _scrape(urls: list[str]) -> tuple[Scrape, list[str]]:
+    """Scrape every URL; a process that is down is listed as unreachable, not a crash."""
+    texts, unreachable = [], []
     for url in urls:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - operator's URL
                 texts.append(resp.read().decode())
-        except (urllib.error.URLError, OSError):
-            continue  # a process that is down shows as missing, not as a crash
-    return parse_metrics(texts)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            unreachable.append(f"unreachable: {url} ({reason})")
+    return parse_metrics(texts), unreachable
 
 
 class _AlertTail:
@@ -83,18 +85,22 @@ def run(args: argparse.Namespace) -> int:
         f"http://127.0.0.1:{settings.metrics_port}/metrics",
         f"http://127.0.0.1:{settings.collector_port}/metrics",
     ]
+    (before, down), t0 = _scrape(urls), time.monotonic()
+    if len(down) == len(urls):
+        raise TouchpointError(
+            "; ".join(down) + ": start `touchpoint worker` (or `make demo`), or pass --metrics URL"
+        )
     tail = None if args.no_alerts else _AlertTail(settings)
-    before, t0 = _scrape(urls), time.monotonic()
     shown = 0
     try:
         while args.iterations == 0 or shown < args.iterations:
             time.sleep(args.interval)
             if tail is not None:
                 tail.poll()
-            after, t1 = _scrape(urls), time.monotonic()
+            (after, down), t1 = _scrape(urls), time.monotonic()
             frame = build_frame(before, after, t1 - t0, tail.latest if tail else [], len(urls))
             prefix = CLEAR if sys.stdout.isatty() else ""
-            sys.stdout.write(prefix + frame.render() + "\n")
+            sys.stdout.write(prefix + "\n".join([frame.render(), *down]) + "\n")
             sys.stdout.flush()
             before, t0 = after, t1
             shown += 1

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from streams.agents.preflight import require_kafka
+from streams.engine import load_rules
 from streams.settings import Settings
 
 
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    # The rules file is checked before anything touches Kafka: a typo in it should not
+    # hide behind a broker problem, nor leave topics created for a worker that cannot start.
+    load_rules(settings.rules_path or None)
     require_kafka(settings)
     # Imported late: Faust is heavy, and other commands should not pay for it.
     from streams.agents.app import Worker, ticks_topic_name
