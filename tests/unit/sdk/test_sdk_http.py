@@ -192,11 +192,11 @@ def test_connection_refused_is_retried_then_reported(recorder: Any, sleeps: Any)
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
-    seconds = parse_retry_after(later)
-    assert seconds is not None and 80 <= seconds <= 90
-    past = format_datetime(datetime.now(UTC) - timedelta(seconds=90), usegmt=True)
-    assert parse_retry_after(past) == 0.0
+    now = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=90), usegmt=True)
+    assert parse_retry_after(later, now=now) == 90.0
+    past = format_datetime(now - timedelta(seconds=90), usegmt=True)
+    assert parse_retry_after(past, now=now) == 0.0
 
 
 def test_bad_collector_urls_and_keys_are_refused() -> None:
