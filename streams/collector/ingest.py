@@ -19,10 +19,6 @@ from streams.collector.producer import OutRecord, SendFn
 from streams.settings import Settings
 
 SOURCE = "collector"
-# Originals longer than this are cut in DLQ records (see bounded()).
-DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
-# Originals longer than this are cut in DLQ records (see bounded()).
-DLQ_ORIGINAL_MAX = MAX_RECORD_BYTES
 # Echo at most this much of a client's event_id (the contract allows 64 characters).
 _MAX_ECHOED_ID = 64
 
@@ -66,26 +62,12 @@ def too_large(raw: bytes) -> Rejection:
     )
 
 
-def bounded(rejection: Rejection) -> Rejection:
-    """Keep at most :data:`DLQ_ORIGINAL_MAX` original bytes, saying so in the message.
-
-    A body may be 1 MiB, but a DLQ record carries its original twice (base64 and
-    text) and must stay well under Kafka's default 1 MiB message limit.
-    """
-    size = len(rejection.raw)
-    if size <= DLQ_ORIGINAL_MAX:
-        return rejection
-    return Rejection(
-        rejection.reason,
-        f"{rejection.message} (the DLQ keeps the first {DLQ_ORIGINAL_MAX} of {size} bytes)",
-        rejection.path,
-        rejection.raw[:DLQ_ORIGINAL_MAX],
-    )
-
-
 def dlq_out(rejection: Rejection, item: object, *, settings: Settings, now: datetime) -> OutRecord:
-    """The DLQ record for a refused event (source "collector", no partition/offset)."""
-    rejection = bounded(rejection)
+    """The DLQ record for a refused event (source "collector", no partition/offset).
+
+    ``dlq_record`` keeps at most 64 KiB of the original (a body may be 1 MiB) and
+    says so in ``truncated`` and ``original_size``.
+    """
     key = customer_key(item)
     record = dlq_record(
         rejection,
