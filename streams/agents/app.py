@@ -26,10 +26,11 @@ from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
 
 from streams.agents.batching import EventBatcher
+from streams.agents.failures import UnreadableState, read_state
 from streams.agents.handler import BatchHandler, TopicNames
 from streams.agents.records import BatchResult, InRecord
 from streams.agents.table_store import TableStore
-from streams.engine import CustomerState, DeadlineIndex, Engine, load_rules
+from streams.engine import DeadlineIndex, Engine, load_rules
 from streams.settings import Settings
 from streams.sinks.metrics import WorkerMetrics, create_worker_metrics
 from streams.sinks.redis_writer import RedisWriteBehind
@@ -266,7 +267,10 @@ class Worker:
         """After (re)assignment: rebuild the deadline index and size gauges from local state.
 
         The one full scan of the local table; only customers of partitions this
-        worker now owns are indexed (a standby copy belongs to another owner).
+        worker now owns are indexed (a standby copy belongs to another owner). A state
+        that cannot be decoded is skipped (logged and counted in
+        ``cx_state_unreadable_total{operation="recover"}``): it still counts as held,
+        and a record for that customer goes to the DLQ as ``state_unreadable``.
         """
         owned = self.assigned_partitions()
         self.handler.home_partition.clear()
@@ -279,7 +283,12 @@ class Worker:
                 continue
             customers += 1
             total += len(raw)
-            state = CustomerState.from_bytes(bytes(raw))
+            try:
+                state = read_state(bytes(raw))
+            except UnreadableState as exc:
+                log.warning("recovery skips customer state at partition %d: %s", partition, exc)
+                self.metrics.count_state_unreadable("recover")
+                continue
             for journey_id, deadline in self.engine.pending_deadlines(state):
                 fresh.add(cid, journey_id, deadline)
                 self.handler.home_partition[cid] = partition

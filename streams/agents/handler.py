@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.agents.failures import UnreadableState, failure_rejection, read_state
 from streams.agents.records import BatchResult, InRecord, StallTick, StateReader, StateWrite
 from streams.codec import decode_erasure, decode_event, decode_outcome
+from streams.codec.dlq import STATE_UNREADABLE
 from streams.codec.types import Rejection, TouchpointEvent
 from streams.engine import CustomerState, DeadlineIndex, Decision, Engine
-from streams.errors import StateError
 from streams.settings import Settings
 from streams.sinks.kafka_out import alert_message, dlq_message, score_message, tombstone_message
 from streams.sinks.metrics import WorkerMetrics, channel_label
@@ -105,21 +106,7 @@ class BatchHandler:
         count = 0
         for record in records:
             count += 1
-            try:
-                if record.topic == self.topics.touchpoints:
-                    batch.on_event(record)
-                elif record.topic == self.topics.outcomes:
-                    batch.on_outcome(record)
-                elif record.topic == self.topics.erasure:
-                    batch.on_erasure(record)
-                elif record.topic == self.topics.ticks:
-                    batch.on_tick(record)
-                else:
-                    log.warning("ignoring a record from unexpected topic %s", record.topic)
-            except StateError as exc:
-                # Unreadable stored state must not stop the stream: the record goes to
-                # the DLQ with the reason, and the state is left as it is for an operator.
-                batch.reject(record, Rejection("invalid_value", str(exc), "$", record.value or b""))
+            batch.handle(record)
         if count:
             self.metrics.batch_size.observe(count)
         return batch.finish()
@@ -157,6 +144,39 @@ class _Batch:
         # Per-event counters are summed here and added once per batch (fewer label lookups).
         self.received = 0
         self.counts: Counter[tuple[str, str]] = Counter()
+        # Undo log per customer, to take back a record that raised half-way through the
+        # engine: the serialized state the batch started from (None = a new customer)
+        # and every change applied since, with its record and the counts it added.
+        self.base: dict[str, bytes | None] = {}
+        self.applied: dict[str, list[_Applied]] = {}
+        self.failures = 0
+        self.erasures: set[str] = set()  # erased in this batch (even if recreated since)
+
+    # -- dispatch ------------------------------------------------------------------------
+    def handle(self, record: InRecord) -> None:
+        """Handle one record; no exception escapes (the record goes to the DLQ instead)."""
+        topics = self.h.topics
+        try:
+            if record.topic == topics.touchpoints:
+                self.on_event(record)
+            elif record.topic == topics.outcomes:
+                self.on_outcome(record)
+            elif record.topic == topics.erasure:
+                self.on_erasure(record)
+            elif record.topic == topics.ticks:
+                self.on_tick(record)
+            else:
+                log.warning("ignoring a record from unexpected topic %s", record.topic)
+        except UnreadableState as exc:
+            # The stored bytes are left as they are for an operator (an erasure still
+            # deletes them); this record goes to the DLQ, the stream goes on.
+            self.h.metrics.count_state_unreadable("process")
+            self.reject(record, Rejection(STATE_UNREADABLE, str(exc), "$", record.value or b""))
+        except Exception as exc:  # noqa: BLE001 (one record must never stop the partition)
+            self.failures += 1
+            if self.failures == 1:  # the first traceback of a batch is enough to debug it
+                log.exception("processing a record of %s failed; sent to the DLQ", record.topic)
+            self.reject(record, failure_rejection(exc, record.value or b""))
 
     # -- state ---------------------------------------------------------------------------
     def stored(self, customer_id: str, partition: int) -> bytes | None:
@@ -170,15 +190,49 @@ class _Batch:
             return state
         raw = None if customer_id in self.erased else self.stored(customer_id, partition)
         if raw is not None:
-            state = CustomerState.from_bytes(raw)
+            state = read_state(raw)
         elif create:
             state = self.h.engine.new_state(customer_id)
         else:
             return None
         self.states[customer_id] = state
+        self.base[customer_id] = raw
+        self.applied[customer_id] = []
         return state
 
+    def run(
+        self,
+        customer_id: str,
+        record: InRecord,
+        change: Callable[[CustomerState], Decision],
+        counted: Callable[[Decision], tuple[tuple[str, str], ...]] = lambda d: (),
+    ) -> Decision:
+        """Apply ``change`` to the customer's state and publish its decision, or neither.
+
+        If anything raises, the state is rebuilt from the batch's starting point and
+        the changes that succeeded (the engine is pure, so replaying them gives the
+        same state), and the exception goes on to :meth:`handle`.
+        """
+        try:
+            decision = change(self.states[customer_id])
+            self.apply_decision(customer_id, record, decision)
+            keys = counted(decision)
+        except Exception:
+            self.rebuild(customer_id)
+            raise
+        self.counts.update(keys)
+        self.applied[customer_id].append(_Applied(record, change, keys))
+        return decision
+
+    def rebuild(self, customer_id: str) -> None:
+        raw = self.base[customer_id]
+        state = self.h.engine.new_state(customer_id) if raw is None else read_state(raw)
+        for applied in self.applied[customer_id]:
+            applied.change(state)
+        self.states[customer_id] = state
+
     def apply_decision(self, customer_id: str, record: InRecord, decision: Decision) -> None:
+        alerts = [alert.to_dict() for alert in decision.alerts]  # first: it may raise
         self.partitions[customer_id] = record.partition
         if decision.changed:
             self.changed.add(customer_id)
@@ -186,8 +240,7 @@ class _Batch:
         self.h.register_deadlines(customer_id, record.partition, decision)
         if decision.recovered:
             self.h.metrics.recovered.inc(len(decision.recovered))
-        for alert in decision.alerts:
-            data = alert.to_dict()
+        for data in alerts:
             self.result.messages.append(alert_message(self.h.topics.at_risk, data))
             self.h.metrics.count_alert(str(data["trigger"]), str(data["severity"]))
 
@@ -223,20 +276,18 @@ class _Batch:
 
     def score(self, record: InRecord, event: TouchpointEvent) -> None:
         h = self.h
-        state = self.state(event.customer_id, record.partition, create=True)
-        assert state is not None  # noqa: S101 (create=True always gives a state)
-        decision = h.engine.apply(state, event, now=self.now)
+        cid, channel, now = event.customer_id, event.channel, self.now
+        self.state(cid, record.partition, create=True)
+        decision = self.run(
+            cid,
+            record,
+            lambda state: h.engine.apply(state, event, now=now),
+            lambda d: _event_counts(d, channel),
+        )
         self.result.processed += 1
-        self.apply_decision(event.customer_id, record, decision)
-        self.channel[event.customer_id] = event.channel
-        if not decision.changed:
-            self.counts["duplicate", event.channel] += 1
-            return
-        self.counts["processed", event.channel] += 1
-        if not decision.matched:
-            self.counts["unmatched", event.channel] += 1
-        decided_at = h.clock()
-        h.metrics.observe_latency(decided_at, event.ts, record.timestamp)
+        self.channel[cid] = channel
+        if decision.changed:
+            h.metrics.observe_latency(h.clock(), event.ts, record.timestamp)
 
     def on_outcome(self, record: InRecord) -> None:
         raw = record.value or b""
@@ -254,9 +305,9 @@ class _Batch:
             # seen): counted, nothing to change.
             self.h.metrics.count_outcome(decoded.outcome)
             return
-        decision = self.h.engine.apply_outcome(state, decoded)
+        engine = self.h.engine
+        decision = self.run(decoded.customer_id, record, lambda s: engine.apply_outcome(s, decoded))
         self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
-        self.apply_decision(decoded.customer_id, record, decision)
 
     def on_erasure(self, record: InRecord) -> None:
         raw = record.value or b""
@@ -272,8 +323,11 @@ class _Batch:
         if cid not in self.old_sizes:
             self.stored(cid, record.partition)
         self.states.pop(cid, None)
+        self.base.pop(cid, None)
+        self.applied.pop(cid, None)
         self.changed.discard(cid)
         self.erased.add(cid)
+        self.erasures.add(cid)
         self.partitions[cid] = record.partition
         self.h.forget(cid)
         log.info("erasure request %s applied", decoded.request_id)
@@ -286,33 +340,57 @@ class _Batch:
         state = self.state(tick.customer_id, record.partition, create=False)
         if state is None:
             return  # erased since the deadline was registered
-        decision = self.h.engine.check_stalled(state, tick.journey_id, tick.now)
+        engine = self.h.engine
+        decision = self.run(
+            tick.customer_id,
+            record,
+            lambda s: engine.check_stalled(s, tick.journey_id, tick.now),
+        )
         if decision.stalled:
             self.h.metrics.stalled_journeys.inc(len(decision.stalled))
-        self.apply_decision(tick.customer_id, record, decision)
 
     # -- end of batch -------------------------------------------------------------------
     def finish(self) -> BatchResult:
         h = self.h
         result = self.result
-        self.count_events()
-        for cid in sorted(self.erased):
-            result.messages.append(tombstone_message(h.topics.scores, cid))
-            result.state_writes[cid] = StateWrite(self.partitions[cid], None)
-            result.redis[cid] = None
-            self.count_size(cid, None)
         for cid in sorted(self.changed):
             state = self.states[cid]
-            snapshot: dict[str, Any] = h.engine.snapshot(state)
+            try:
+                snapshot: dict[str, Any] = h.engine.snapshot(state)
+                value = state.to_bytes()
+            except Exception as exc:  # noqa: BLE001 (one customer must never stop the partition)
+                log.exception("cannot snapshot or serialize a customer's state; records to DLQ")
+                self.withdraw(cid, exc)
+                continue
             result.messages.append(score_message(h.topics.scores, cid, snapshot))
-            value = state.to_bytes()
             result.state_writes[cid] = StateWrite(self.partitions[cid], value)
             self.count_size(cid, len(value))
             result.redis[cid] = snapshot
             channel = self.channel.get(cid)
             if channel is not None:
                 h.metrics.observe_score(channel, snapshot["score"], snapshot["gap"])
+        for cid in sorted(self.erased):
+            result.messages.append(tombstone_message(h.topics.scores, cid))
+            result.state_writes[cid] = StateWrite(self.partitions[cid], None)
+            result.redis[cid] = None
+            self.count_size(cid, None)
+        self.count_events()
         return result
+
+    def withdraw(self, customer_id: str, exc: Exception) -> None:
+        """The customer's new state cannot be written, so its stored state stays as it was
+        (or erased, if this batch erased it), and every record applied to it in this batch
+        goes to the DLQ, taken out of the counts first."""
+        if customer_id in self.erasures:
+            self.erased.add(customer_id)
+        for applied in self.applied.get(customer_id, []):
+            self.counts.subtract(applied.counts)
+            if applied.record.topic == self.h.topics.touchpoints:
+                self.result.processed -= 1
+            what = "the customer's new state could not be written: "
+            self.reject(
+                applied.record, failure_rejection(exc, applied.record.value or b"", what=what)
+            )
 
     def count_events(self) -> None:
         metrics = self.h.metrics
@@ -324,10 +402,29 @@ class _Batch:
             "unmatched": metrics.events_unmatched,
         }
         for (kind, channel), n in self.counts.items():
-            counters[kind].labels(channel=channel_label(channel)).inc(n)
+            if n > 0:
+                counters[kind].labels(channel=channel_label(channel)).inc(n)
 
     def count_size(self, customer_id: str, new_size: int | None) -> None:
         """Track how many customers and state bytes the table gains or loses."""
         old = self.old_sizes.get(customer_id)
         self.result.customers_delta += (new_size is not None) - (old is not None)
         self.result.state_bytes_delta += (new_size or 0) - (old or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """A change applied to a customer in this batch: its record, the change, its counts."""
+
+    record: InRecord
+    change: Callable[[CustomerState], Decision]
+    counts: tuple[tuple[str, str], ...]
+
+
+def _event_counts(decision: Decision, channel: str) -> tuple[tuple[str, str], ...]:
+    """The per-channel counters a scored event adds: duplicate, or processed (+ unmatched)."""
+    if not decision.changed:
+        return (("duplicate", channel),)
+    if not decision.matched:
+        return (("processed", channel), ("unmatched", channel))
+    return (("processed", channel),)

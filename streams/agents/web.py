@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from streams.engine import CustomerState
+from streams.agents.failures import UnreadableState, read_state
 
 if TYPE_CHECKING:
     from streams.agents.app import Worker
@@ -37,7 +37,11 @@ async def kafka_reachable(brokers: list[str], timeout: float = KAFKA_PROBE_TIMEO
 
 
 async def customer_snapshot(worker: Worker, customer_id: str) -> dict[str, Any] | None:
-    """The customer's latest snapshot: write-behind queue, then Redis, then the table."""
+    """The customer's latest snapshot: write-behind queue, then Redis, then the table.
+
+    A stored state that cannot be decoded is answered as unknown (``None``, so
+    404), logged and counted in ``cx_state_unreadable_total{operation="lookup"}``.
+    """
     pending = worker.redis.pending(customer_id)
     if not worker.redis.is_missing(pending):
         return pending  # type: ignore[return-value]
@@ -51,7 +55,13 @@ async def customer_snapshot(worker: Worker, customer_id: str) -> dict[str, Any] 
     raw = worker.store.lookup(customer_id)
     if raw is None:
         return None
-    snapshot: dict[str, Any] = worker.engine.snapshot(CustomerState.from_bytes(raw))
+    try:
+        state = read_state(raw)
+    except UnreadableState as exc:
+        log.warning("experience lookup cannot read a customer's state: %s", exc)
+        worker.metrics.count_state_unreadable("lookup")
+        return None
+    snapshot: dict[str, Any] = worker.engine.snapshot(state)
     return snapshot
 
 

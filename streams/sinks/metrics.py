@@ -28,7 +28,8 @@ UNKNOWN_KEY: Final = "unknown"
 
 CHANNELS: Final = ("web", "app", "store", "call_centre")
 SOURCES: Final = ("kafka", "http")
-# The codec's reason codes (see the brief); anything else is counted as "other".
+# The codec's reason codes (see the brief), then the worker's own (streams.codec.dlq:
+# processing_error, state_unreadable); anything else is counted as "other".
 REASON_CODES: Final = (
     "invalid_json",
     "not_an_object",
@@ -43,7 +44,12 @@ REASON_CODES: Final = (
     "unsupported_schema_version",
     "record_too_large",
     "occurred_at_in_future",
+    "processing_error",
+    "state_unreadable",
 )
+# Where a stored customer state was found unreadable: handling a record, rebuilding the
+# deadline index after an assignment, or answering a web lookup.
+STATE_OPERATIONS: Final = ("process", "recover", "lookup")
 TRIGGERS: Final = (
     "below_expectation",
     "journey_failed",
@@ -166,6 +172,7 @@ class WorkerMetrics:
     stalled_journeys: Counter
     batch_size: Histogram
     build_info: Gauge
+    state_unreadable: Counter
     topics: frozenset[str] = frozenset(DEFAULT_TOPICS)
 
     # Label helpers (module functions re-exposed for callers holding the object).
@@ -202,6 +209,9 @@ class WorkerMetrics:
 
     def count_rejected(self, source: str, reason: str) -> None:
         self.events_rejected.labels(source=source_label(source), reason=reason_label(reason)).inc()
+
+    def count_state_unreadable(self, operation: str) -> None:
+        self.state_unreadable.labels(operation=_one_of(operation, STATE_OPERATIONS)).inc()
 
     def count_alert(self, trigger: str, severity: str) -> None:
         self.alerts_raised.labels(
@@ -406,6 +416,12 @@ def create_worker_metrics(
         build_info=Gauge(
             "cx_build_info", "Always 1; the version label names the build.", ["version"], registry=r
         ),
+        state_unreadable=Counter(
+            "cx_state_unreadable_total",
+            "Stored customer states that could not be decoded (kept as they are), by operation.",
+            ["operation"],
+            registry=r,
+        ),
         topics=frozenset(topics),
     )
     # Known label sets exist from the start so rate() sees a 0 before the first event.
@@ -423,6 +439,8 @@ def create_worker_metrics(
             m.alerts_raised.labels(trigger=trigger, severity=severity)
     for outcome in OUTCOMES:
         m.outcomes.labels(outcome=outcome)
+    for operation in STATE_OPERATIONS:
+        m.state_unreadable.labels(operation=operation)
     m.build_info.labels(version=version).set(1)
     return m
 

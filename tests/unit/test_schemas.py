@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from streams.codec.dlq import WORKER_REASON_CODES
 from streams.codec.event import EVENT_TYPE_PATTERN
 from streams.codec.faults import REASON_CODES
 from streams.codec.timestamps import RFC3339_PATTERN
@@ -123,5 +124,6 @@ def test_event_schema_enums_and_keys_are_the_codecs() -> None:
     assert tuple(props["context"]["properties"]) == CONTEXT_KEYS
 
 
-def test_dlq_reason_enum_is_the_codecs_reason_codes() -> None:
-    assert tuple(load_schema("dlq-record")["properties"]["reason"]["enum"]) == REASON_CODES
+def test_dlq_reason_enum_is_the_codecs_reason_codes_then_the_workers() -> None:
+    reasons = tuple(load_schema("dlq-record")["properties"]["reason"]["enum"])
+    assert reasons == REASON_CODES + WORKER_REASON_CODES

@@ -35,6 +35,7 @@ CONTRACT_WORKER = {
     "cx_stalled_journeys_total": (),
     "cx_batch_size": (),
     "cx_build_info": ("version",),
+    "cx_state_unreadable_total": ("operation",),
 }
 CONTRACT_COLLECTOR = {
     "cx_collector_requests_total": ("route", "status", "key"),
@@ -144,6 +145,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
         w.observe_score(value, rng.uniform(-10, 110), rng.uniform(-80, 80))
         w.count_outcome(value, rng.uniform(-5, 1e6))
         w.set_consumer_lag(value, rng.randint(-10, 100_000), rng.uniform(0, 1e6))
+        w.count_state_unreadable(value)
     # Real values still land in their own series.
     w.count_processed("web")
     w.count_rejected("kafka", "invalid_json")
@@ -159,6 +161,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
     assert len(sets["cx_alerts_raised"]) <= (len(m.TRIGGERS) + 1) * (len(m.SEVERITIES) + 1)
     assert len(sets["cx_experience_score"]) == n_chan
     assert len(sets["cx_outcomes"]) == len(m.OUTCOMES) + 1
+    assert len(sets["cx_state_unreadable"]) == len(m.STATE_OPERATIONS) + 1
     topics = {dict(labels)["topic"] for labels in sets["cx_consumer_lag_records"]}
     assert topics <= {*m.DEFAULT_TOPICS, "other"}
     partitions = {dict(labels)["partition"] for labels in sets["cx_consumer_lag_records"]}
@@ -173,7 +176,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
         == 42
     )
     allowed = {*m.CHANNELS, *m.SOURCES, *m.REASON_CODES, *m.TRIGGERS, *m.SEVERITIES}
-    allowed |= {*m.OUTCOMES, *m.DEFAULT_TOPICS, "other", m.__version__}
+    allowed |= {*m.OUTCOMES, *m.DEFAULT_TOPICS, *m.STATE_OPERATIONS, "other", m.__version__}
     allowed |= {str(p) for p in range(m.MAX_PARTITION + 1)}
     assert _label_values(registry) <= allowed
     total = sum(len(v) for v in sets.values())
