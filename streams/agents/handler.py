@@ -10,64 +10,35 @@ customer is published once, not once per event.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.agents.counts import (
+    BatchCounts,
+    CountKey,
+    control_key,
+    event_keys,
+    outcome_unmatched_key,
+)
 from streams.agents.failures import UnreadableState, failure_rejection, read_state
-from streams.agents.records import BatchResult, InRecord, StallTick, StateReader, StateWrite
+from streams.agents.records import (
+    BatchResult,
+    InRecord,
+    StallTick,
+    StateReader,
+    StateWrite,
+    TopicNames,
+    key_mismatch,
+)
 from streams.codec import decode_erasure, decode_event, decode_outcome
 from streams.codec.dlq import STATE_UNREADABLE
 from streams.codec.types import Rejection, TouchpointEvent
 from streams.engine import CustomerState, DeadlineIndex, Decision, Engine
-from streams.settings import Settings
 from streams.sinks.kafka_out import alert_message, dlq_message, score_message, tombstone_message
-from streams.sinks.metrics import WorkerMetrics, channel_label
+from streams.sinks.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TopicNames:
-    """Topics the handler reads and writes (derived from the configured prefix)."""
-
-    touchpoints: str
-    outcomes: str
-    erasure: str
-    ticks: str
-    dlq: str
-    at_risk: str
-    scores: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings, ticks: str) -> TopicNames:
-        return cls(
-            touchpoints=settings.touchpoints_topic,
-            outcomes=settings.outcomes_topic,
-            erasure=settings.erasure_topic,
-            ticks=ticks,
-            dlq=settings.dlq_topic,
-            at_risk=settings.at_risk_topic,
-            scores=settings.scores_topic,
-        )
-
-
-def key_mismatch(raw_key: bytes | None, customer_id: str, raw: bytes) -> Rejection | None:
-    """Reject a record not keyed by its customer id.
-
-    State lives in the partition a customer's records land in, so a record with
-    another key (or none) would score the customer on the wrong worker.
-    """
-    if raw_key == customer_id.encode():
-        return None
-    shown = "no key" if raw_key is None else f"key {raw_key[:64]!r}"
-    return Rejection(
-        reason="invalid_value",
-        message=f"record has {shown}; producers must key each record by its customer_id",
-        path="$.customer_id",
-        raw=raw,
-    )
 
 
 class BatchHandler:
@@ -141,9 +112,8 @@ class _Batch:
         self.channel: dict[str, str] = {}
         self.old_sizes: dict[str, int | None] = {}
         self.result = BatchResult()
-        # Per-event counters are summed here and added once per batch (fewer label lookups).
-        self.received = 0
-        self.counts: Counter[tuple[str, str]] = Counter()
+        # Per-record counters are summed here and added once per batch (fewer label lookups).
+        self.counts = BatchCounts()
         # Undo log per customer, to take back a record that raised half-way through the
         # engine: the serialized state the batch started from (None = a new customer)
         # and every change applied since, with its record and the counts it added.
@@ -166,7 +136,7 @@ class _Batch:
             elif record.topic == topics.ticks:
                 self.on_tick(record)
             else:
-                log.warning("ignoring a record from unexpected topic %s", record.topic)
+                self.counts.add(control_key("other", "ignored"))
         except UnreadableState as exc:
             # The stored bytes are left as they are for an operator (an erasure still
             # deletes them); this record goes to the DLQ, the stream goes on.
@@ -205,7 +175,7 @@ class _Batch:
         customer_id: str,
         record: InRecord,
         change: Callable[[CustomerState], Decision],
-        counted: Callable[[Decision], tuple[tuple[str, str], ...]] = lambda d: (),
+        counted: Callable[[Decision], tuple[CountKey, ...]] = lambda d: (),
     ) -> Decision:
         """Apply ``change`` to the customer's state and publish its decision, or neither.
 
@@ -220,7 +190,7 @@ class _Batch:
         except Exception:
             self.rebuild(customer_id)
             raise
-        self.counts.update(keys)
+        self.counts.add(*keys)
         self.applied[customer_id].append(_Applied(record, change, keys))
         return decision
 
@@ -245,8 +215,13 @@ class _Batch:
             self.h.metrics.count_alert(str(data["trigger"]), str(data["severity"]))
 
     def reject(self, record: InRecord, rejection: Rejection) -> None:
+        """Send ``record`` to the DLQ, counted as a rejected event or a rejected control record."""
         self.result.rejected += 1
-        self.h.metrics.count_rejected("kafka", rejection.reason)
+        kind = self.control_kind(record.topic)
+        if kind is None:
+            self.h.metrics.count_rejected("kafka", rejection.reason)
+        else:
+            self.counts.add(control_key(kind, "rejected"))
         self.result.messages.append(
             dlq_message(
                 self.h.topics.dlq,
@@ -259,10 +234,18 @@ class _Batch:
             )
         )
 
+    def control_kind(self, topic: str) -> str | None:
+        """The ``kind`` label of a non-event record (``None`` for a touchpoint event)."""
+        topics = self.h.topics
+        if topic == topics.touchpoints:
+            return None
+        kinds = {topics.outcomes: "outcome", topics.erasure: "erasure", topics.ticks: "stall_tick"}
+        return kinds.get(topic, "other")
+
     # -- record kinds -------------------------------------------------------------------
     def on_event(self, record: InRecord) -> None:
         h = self.h
-        self.received += 1
+        self.counts.received += 1
         raw = record.value or b""
         decoded = decode_event(raw, now=self.now, max_future_skew=h.max_future_skew)
         if isinstance(decoded, Rejection):
@@ -282,7 +265,7 @@ class _Batch:
             cid,
             record,
             lambda state: h.engine.apply(state, event, now=now),
-            lambda d: _event_counts(d, channel),
+            lambda d: event_keys(d, channel),
         )
         self.result.processed += 1
         self.channel[cid] = channel
@@ -301,13 +284,21 @@ class _Batch:
             return
         state = self.state(decoded.customer_id, record.partition, create=False)
         if state is None:
-            # An outcome for a customer this worker holds no state for (erased, or never
-            # seen): counted, nothing to change.
-            self.h.metrics.count_outcome(decoded.outcome)
+            # Valid input about a customer this worker holds no state for (erased, or never
+            # seen): nothing to change, counted apart from the outcomes that closed a loop.
+            self.counts.add(
+                control_key("outcome", "unmatched"), outcome_unmatched_key("unknown_customer")
+            )
             return
         engine = self.h.engine
-        decision = self.run(decoded.customer_id, record, lambda s: engine.apply_outcome(s, decoded))
-        self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
+        decision = self.run(
+            decoded.customer_id,
+            record,
+            lambda s: engine.apply_outcome(s, decoded),
+            _outcome_keys,
+        )
+        if not decision.unknown_alert:
+            self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
 
     def on_erasure(self, record: InRecord) -> None:
         raw = record.value or b""
@@ -330,21 +321,25 @@ class _Batch:
         self.erasures.add(cid)
         self.partitions[cid] = record.partition
         self.h.forget(cid)
+        self.counts.add(control_key("erasure", "applied"))
         log.info("erasure request %s applied", decoded.request_id)
 
     def on_tick(self, record: InRecord) -> None:
         tick = StallTick.from_bytes(record.value)
         if tick is None:
-            log.warning("ignoring a malformed stall tick at offset %s", record.offset)
+            # The tick topic is writable by anyone: counted (and logged once per batch).
+            self.counts.add(control_key("stall_tick", "malformed"))
             return
         state = self.state(tick.customer_id, record.partition, create=False)
-        if state is None:
-            return  # erased since the deadline was registered
+        if state is None:  # erased since the deadline was registered
+            self.counts.add(control_key("stall_tick", "ignored"))
+            return
         engine = self.h.engine
         decision = self.run(
             tick.customer_id,
             record,
             lambda s: engine.check_stalled(s, tick.journey_id, tick.now),
+            lambda d: (control_key("stall_tick", "applied"),),
         )
         if decision.stalled:
             self.h.metrics.stalled_journeys.inc(len(decision.stalled))
@@ -374,8 +369,22 @@ class _Batch:
             result.state_writes[cid] = StateWrite(self.partitions[cid], None)
             result.redis[cid] = None
             self.count_size(cid, None)
-        self.count_events()
+        self.log_dropped()
+        self.counts.flush(h.metrics)
         return result
+
+    def log_dropped(self) -> None:
+        """One log line per batch for valid-but-useless and malformed internal records."""
+        counts = self.counts
+        unmatched = counts.get(control_key("outcome", "unmatched"))
+        if unmatched:
+            log.info("%d outreach outcome(s) for an unknown customer or alert", unmatched)
+        malformed = counts.get(control_key("stall_tick", "malformed"))
+        if malformed:
+            log.warning("ignored %d malformed stall tick(s) on %s", malformed, self.h.topics.ticks)
+        other = counts.get(control_key("other", "ignored"))
+        if other:
+            log.warning("ignored %d record(s) from unexpected topics", other)
 
     def withdraw(self, customer_id: str, exc: Exception) -> None:
         """The customer's new state cannot be written, so its stored state stays as it was
@@ -384,26 +393,13 @@ class _Batch:
         if customer_id in self.erasures:
             self.erased.add(customer_id)
         for applied in self.applied.get(customer_id, []):
-            self.counts.subtract(applied.counts)
+            self.counts.take_back(applied.counts)
             if applied.record.topic == self.h.topics.touchpoints:
                 self.result.processed -= 1
             what = "the customer's new state could not be written: "
             self.reject(
                 applied.record, failure_rejection(exc, applied.record.value or b"", what=what)
             )
-
-    def count_events(self) -> None:
-        metrics = self.h.metrics
-        if self.received:
-            metrics.count_received("kafka", self.received)
-        counters = {
-            "processed": metrics.events_processed,
-            "duplicate": metrics.events_duplicate,
-            "unmatched": metrics.events_unmatched,
-        }
-        for (kind, channel), n in self.counts.items():
-            if n > 0:
-                counters[kind].labels(channel=channel_label(channel)).inc(n)
 
     def count_size(self, customer_id: str, new_size: int | None) -> None:
         """Track how many customers and state bytes the table gains or loses."""
@@ -418,13 +414,11 @@ class _Applied:
 
     record: InRecord
     change: Callable[[CustomerState], Decision]
-    counts: tuple[tuple[str, str], ...]
+    counts: tuple[CountKey, ...]
 
 
-def _event_counts(decision: Decision, channel: str) -> tuple[tuple[str, str], ...]:
-    """The per-channel counters a scored event adds: duplicate, or processed (+ unmatched)."""
-    if not decision.changed:
-        return (("duplicate", channel),)
-    if not decision.matched:
-        return (("processed", channel), ("unmatched", channel))
-    return (("processed", channel),)
+def _outcome_keys(decision: Decision) -> tuple[CountKey, ...]:
+    """An outcome applied to an open alert, or one for an alert not (or no longer) open."""
+    if decision.unknown_alert:
+        return (control_key("outcome", "unmatched"), outcome_unmatched_key("unknown_alert"))
+    return (control_key("outcome", "applied"),)

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from streams.codec.types import Rejection
+from streams.settings import Settings
 from streams.sinks.kafka_out import OutMessage
 
 
@@ -86,3 +88,45 @@ class StallTick:
             return cls(str(obj["customer_id"]), str(obj["journey_id"]), float(obj["now"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topics the handler reads and writes (derived from the configured prefix)."""
+
+    touchpoints: str
+    outcomes: str
+    erasure: str
+    ticks: str
+    dlq: str
+    at_risk: str
+    scores: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, ticks: str) -> TopicNames:
+        return cls(
+            touchpoints=settings.touchpoints_topic,
+            outcomes=settings.outcomes_topic,
+            erasure=settings.erasure_topic,
+            ticks=ticks,
+            dlq=settings.dlq_topic,
+            at_risk=settings.at_risk_topic,
+            scores=settings.scores_topic,
+        )
+
+
+def key_mismatch(raw_key: bytes | None, customer_id: str, raw: bytes) -> Rejection | None:
+    """Reject a record not keyed by its customer id.
+
+    State lives in the partition a customer's records land in, so a record with
+    another key (or none) would score the customer on the wrong worker.
+    """
+    if raw_key == customer_id.encode():
+        return None
+    shown = "no key" if raw_key is None else f"key {raw_key[:64]!r}"
+    return Rejection(
+        reason="invalid_value",
+        message=f"record has {shown}; producers must key each record by its customer_id",
+        path="$.customer_id",
+        raw=raw,
+    )

@@ -60,6 +60,17 @@ TRIGGERS: Final = (
 )
 SEVERITIES: Final = ("low", "medium", "high", "critical")
 OUTCOMES: Final = ("contacted", "resolved", "unreachable", "declined")
+# Why an outcome closed no loop: no state for the customer, or no open alert with its id.
+UNMATCHED_CAUSES: Final = ("unknown_customer", "unknown_alert")
+# Records the worker consumes besides touchpoint events, and what became of each.
+CONTROL_RESULTS: Final = {
+    "outcome": ("applied", "unmatched", "rejected"),
+    "erasure": ("applied", "rejected"),
+    "stall_tick": ("applied", "ignored", "malformed", "rejected"),
+    "other": ("ignored",),  # a record from a topic the worker does not expect
+}
+CONTROL_KINDS: Final = tuple(CONTROL_RESULTS)
+CONTROL_RESULT_VALUES: Final = ("applied", "unmatched", "rejected", "malformed", "ignored")
 RESULTS: Final = ("accepted", "rejected")
 # Route templates of the collector; a raw path is matched against them.
 DEFAULT_ROUTES: Final = (
@@ -173,6 +184,8 @@ class WorkerMetrics:
     batch_size: Histogram
     build_info: Gauge
     state_unreadable: Counter
+    control_records: Counter
+    outcomes_unmatched: Counter
     topics: frozenset[str] = frozenset(DEFAULT_TOPICS)
 
     # Label helpers (module functions re-exposed for callers holding the object).
@@ -209,6 +222,14 @@ class WorkerMetrics:
 
     def count_rejected(self, source: str, reason: str) -> None:
         self.events_rejected.labels(source=source_label(source), reason=reason_label(reason)).inc()
+
+    def count_control(self, kind: str, result: str, n: int = 1) -> None:
+        self.control_records.labels(
+            kind=_one_of(kind, CONTROL_KINDS), result=_one_of(result, CONTROL_RESULT_VALUES)
+        ).inc(n)
+
+    def count_outcome_unmatched(self, cause: str, n: int = 1) -> None:
+        self.outcomes_unmatched.labels(cause=_one_of(cause, UNMATCHED_CAUSES)).inc(n)
 
     def count_state_unreadable(self, operation: str) -> None:
         self.state_unreadable.labels(operation=_one_of(operation, STATE_OPERATIONS)).inc()
@@ -315,7 +336,10 @@ def create_worker_metrics(
     r = registry
     m = WorkerMetrics(
         events_received=Counter(
-            "cx_events_received_total", "Records read, by source.", ["source"], registry=r
+            "cx_events_received_total",
+            "Touchpoint event records read, by source (other records: cx_control_records_total).",
+            ["source"],
+            registry=r,
         ),
         events_processed=Counter(
             "cx_events_processed_total", "Events accepted and scored.", ["channel"], registry=r
@@ -328,7 +352,7 @@ def create_worker_metrics(
         ),
         events_rejected=Counter(
             "cx_events_rejected_total",
-            "Records rejected to the DLQ, by source and codec reason code.",
+            "Touchpoint event records rejected to the DLQ, by source and reason code.",
             ["source", "reason"],
             registry=r,
         ),
@@ -391,7 +415,10 @@ def create_worker_metrics(
             "cx_redis_write_failures_total", "Redis write-behind batches that failed.", registry=r
         ),
         outcomes=Counter(
-            "cx_outcomes_total", "Outreach outcomes reported by the CRM.", ["outcome"], registry=r
+            "cx_outcomes_total",
+            "Outreach outcomes reported by the CRM for an open alert.",
+            ["outcome"],
+            registry=r,
         ),
         time_to_outreach_seconds=Histogram(
             "cx_time_to_outreach_seconds",
@@ -422,6 +449,19 @@ def create_worker_metrics(
             ["operation"],
             registry=r,
         ),
+        control_records=Counter(
+            "cx_control_records_total",
+            "Records other than touchpoint events (outcomes, erasures, stall ticks, unexpected "
+            "topics), by kind and what became of them.",
+            ["kind", "result"],
+            registry=r,
+        ),
+        outcomes_unmatched=Counter(
+            "cx_outcomes_unmatched_total",
+            "Valid outreach outcomes for an unknown customer or an alert that is not open.",
+            ["cause"],
+            registry=r,
+        ),
         topics=frozenset(topics),
     )
     # Known label sets exist from the start so rate() sees a 0 before the first event.
@@ -439,6 +479,11 @@ def create_worker_metrics(
             m.alerts_raised.labels(trigger=trigger, severity=severity)
     for outcome in OUTCOMES:
         m.outcomes.labels(outcome=outcome)
+    for kind, results in CONTROL_RESULTS.items():
+        for result in results:
+            m.control_records.labels(kind=kind, result=result)
+    for cause in UNMATCHED_CAUSES:
+        m.outcomes_unmatched.labels(cause=cause)
     for operation in STATE_OPERATIONS:
         m.state_unreadable.labels(operation=operation)
     m.build_info.labels(version=version).set(1)

@@ -278,12 +278,16 @@ def test_invalid_outcomes_and_erasures_go_to_the_dlq(h: Harness) -> None:
     assert topics == [TOPICS.outcomes, TOPICS.erasure]
 
 
-def test_an_outcome_for_an_unknown_customer_is_counted_and_changes_nothing(h: Harness) -> None:
+def test_an_outcome_for_an_unknown_customer_is_counted_apart_and_changes_nothing(
+    h: Harness,
+) -> None:
     outcome = {"outcome_id": "o1", "customer_id": "ghost", "alert_id": "a1",
                "outcome": "contacted", "occurred_at": "2026-03-01T11:00:00Z"}  # fmt: skip
     result = h.batch(h.record(TOPICS.outcomes, raw(outcome), b"ghost"))
     assert result.state_writes == {} and result.messages == []
-    assert h.metric("cx_outcomes_total", outcome="contacted") == 1
+    assert h.metric("cx_outcomes_total", outcome="contacted") == 0  # closed no loop
+    assert h.metric("cx_outcomes_unmatched_total", cause="unknown_customer") == 1
+    assert h.metric("cx_control_records_total", kind="outcome", result="unmatched") == 1
 
 
 def test_due_deadlines_become_ticks_for_the_owning_partition(h: Harness) -> None:

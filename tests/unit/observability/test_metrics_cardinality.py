@@ -36,6 +36,8 @@ CONTRACT_WORKER = {
     "cx_batch_size": (),
     "cx_build_info": ("version",),
     "cx_state_unreadable_total": ("operation",),
+    "cx_control_records_total": ("kind", "result"),
+    "cx_outcomes_unmatched_total": ("cause",),
 }
 CONTRACT_COLLECTOR = {
     "cx_collector_requests_total": ("route", "status", "key"),
@@ -146,6 +148,8 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
         w.count_outcome(value, rng.uniform(-5, 1e6))
         w.set_consumer_lag(value, rng.randint(-10, 100_000), rng.uniform(0, 1e6))
         w.count_state_unreadable(value)
+        w.count_control(value, other)
+        w.count_outcome_unmatched(value)
     # Real values still land in their own series.
     w.count_processed("web")
     w.count_rejected("kafka", "invalid_json")
@@ -162,6 +166,10 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
     assert len(sets["cx_experience_score"]) == n_chan
     assert len(sets["cx_outcomes"]) == len(m.OUTCOMES) + 1
     assert len(sets["cx_state_unreadable"]) == len(m.STATE_OPERATIONS) + 1
+    assert len(sets["cx_control_records"]) <= (len(m.CONTROL_KINDS) + 1) * (
+        len(m.CONTROL_RESULT_VALUES) + 1
+    )
+    assert len(sets["cx_outcomes_unmatched"]) == len(m.UNMATCHED_CAUSES) + 1
     topics = {dict(labels)["topic"] for labels in sets["cx_consumer_lag_records"]}
     assert topics <= {*m.DEFAULT_TOPICS, "other"}
     partitions = {dict(labels)["partition"] for labels in sets["cx_consumer_lag_records"]}
@@ -177,6 +185,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
     )
     allowed = {*m.CHANNELS, *m.SOURCES, *m.REASON_CODES, *m.TRIGGERS, *m.SEVERITIES}
     allowed |= {*m.OUTCOMES, *m.DEFAULT_TOPICS, *m.STATE_OPERATIONS, "other", m.__version__}
+    allowed |= {*m.CONTROL_KINDS, *m.CONTROL_RESULT_VALUES, *m.UNMATCHED_CAUSES}
     allowed |= {str(p) for p in range(m.MAX_PARTITION + 1)}
     assert _label_values(registry) <= allowed
     total = sum(len(v) for v in sets.values())

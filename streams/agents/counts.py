@@ -1,0 +1,83 @@
+"""Per-batch counters of the handler, summed in memory and added to the metrics once per batch.
+
+Every consumed record is counted exactly once, so the counts reconcile:
+
+* a touchpoint record is ``cx_events_received_total{source="kafka"}`` and then
+  exactly one of ``cx_events_processed_total`` (changed the state),
+  ``cx_events_duplicate_total`` (a repeated ``event_id``, changed nothing) or
+  ``cx_events_rejected_total{source="kafka"}`` (to the DLQ);
+  ``cx_events_unmatched_total`` is a subset of processed;
+* any other record is ``cx_control_records_total{kind,result}``: outcomes,
+  erasures, stall ticks and records from an unexpected topic (``kind="other"``).
+
+Counts are kept as keys so that a record taken back at the end of the batch
+(its customer's state could not be written) can be taken out again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Final
+
+from streams.engine import Decision
+from streams.sinks.metrics import WorkerMetrics, channel_label
+
+CountKey = tuple[str, str, str]
+
+PROCESSED: Final = "processed"
+DUPLICATE: Final = "duplicate"
+UNMATCHED: Final = "unmatched"
+CONTROL: Final = "control"
+OUTCOME_UNMATCHED: Final = "outcome_unmatched"
+
+
+def event_keys(decision: Decision, channel: str) -> tuple[CountKey, ...]:
+    """What a scored event adds: duplicate, or processed (and unmatched if no rule matched)."""
+    if not decision.changed:
+        return ((DUPLICATE, channel, ""),)
+    if not decision.matched:
+        return ((PROCESSED, channel, ""), (UNMATCHED, channel, ""))
+    return ((PROCESSED, channel, ""),)
+
+
+def control_key(kind: str, result: str) -> CountKey:
+    return (CONTROL, kind, result)
+
+
+def outcome_unmatched_key(cause: str) -> CountKey:
+    return (OUTCOME_UNMATCHED, cause, "")
+
+
+class BatchCounts:
+    """Counts of one batch; :meth:`flush` adds them to the metrics."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.keys: Counter[CountKey] = Counter()
+
+    def add(self, *keys: CountKey) -> None:
+        self.keys.update(keys)
+
+    def take_back(self, keys: tuple[CountKey, ...]) -> None:
+        self.keys.subtract(keys)
+
+    def get(self, key: CountKey) -> int:
+        return self.keys[key]
+
+    def flush(self, metrics: WorkerMetrics) -> None:
+        if self.received:
+            metrics.count_received("kafka", self.received)
+        per_channel = {
+            PROCESSED: metrics.events_processed,
+            DUPLICATE: metrics.events_duplicate,
+            UNMATCHED: metrics.events_unmatched,
+        }
+        for (what, a, b), n in self.keys.items():
+            if n <= 0:
+                continue
+            if what == CONTROL:
+                metrics.count_control(a, b, n)
+            elif what == OUTCOME_UNMATCHED:
+                metrics.count_outcome_unmatched(a, n)
+            else:
+                per_channel[what].labels(channel=channel_label(a)).inc(n)
