@@ -26,6 +26,7 @@ from streams.sim import SimConfig, simulate
 from streams.sinks.redis_keys import hash_to_snapshot, snapshot_key
 
 CID = "recover-1"
+RESTART_CID = "recover-restart-1"  # the restart test's own customer
 
 
 class ThrowawayRedis:
@@ -116,8 +117,8 @@ def at(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
 
 
-def ev(n: int, etype: str = "page.viewed", **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"{CID}-e{n}", "customer_id": CID, "occurred_at": at(60 - n),
+def ev(n: int, etype: str = "page.viewed", *, cid: str = CID, **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"{cid}-e{n}", "customer_id": cid, "occurred_at": at(60 - n),
             "channel": "app", "type": etype, **extra}  # fmt: skip
 
 
@@ -155,16 +156,24 @@ def test_processing_goes_on_while_redis_is_down_and_redis_catches_up(
 
 
 def test_a_restarted_worker_recovers_its_table_from_the_changelog(run: dict[str, Any]) -> None:
+    """Self-contained: its own customer and events, whatever the tests before it did."""
     topics: Topics = run["topics"]
-    before = wait_for("the customer's snapshot", lambda: latest(topics, CID, 4))
+    cid = RESTART_CID
+    topics.send_all(
+        "touchpoints",
+        [ev(1, cid=cid), ev(2, "payment.failed", cid=cid), ev(3, cid=cid), ev(4, cid=cid)],
+    )
+    before = wait_for("the customer's snapshot", lambda: latest(topics, cid, 4))
     run["worker"].stop()
     run["worker"] = run["new_worker"]().start()  # same app id: same group and changelog
     worker: WorkerProcess = run["worker"]
-    assert worker.get(f"/v1/customers/{CID}/experience") == (200, before)
+    assert worker.get(f"/v1/customers/{cid}/experience") == (200, before)
 
     # A redelivered event is still recognised, and scoring continues from the old state.
-    topics.send_all("touchpoints", [ev(2, "payment.failed"), ev(5, "order.placed")])
-    after = wait_for("the next snapshot", lambda: latest(topics, CID, 5))
+    topics.send_all(
+        "touchpoints", [ev(2, "payment.failed", cid=cid), ev(5, "order.placed", cid=cid)]
+    )
+    after = wait_for("the next snapshot", lambda: latest(topics, cid, 5))
     assert after["events_counted"] == 5  # 4 before + 1 new; the duplicate is not counted
     assert worker.metric("cx_events_duplicate_total") == 1
 
