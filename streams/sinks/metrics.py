@@ -240,7 +240,7 @@ class WorkerMetrics:
         ).inc()
 
     def observe_score(self, channel: str, score: float, gap: float) -> None:
-        """Record a customer's score (per channel of the event) and gap after a decision."""
+        """Record a customer's score (per channel of its last event) and gap after a batch."""
         self.experience_score.labels(channel=channel_label(channel)).observe(score)
         self.experience_gap.observe(gap)
 
@@ -370,14 +370,16 @@ def create_worker_metrics(
         ),
         experience_score=Histogram(
             "cx_experience_score",
-            "Customer experience score (0-100) after each scored event, by event channel.",
+            "Customer experience score (0-100), once per batch per customer changed by an event "
+            "in it, by the channel of the customer's last event in the batch.",
             ["channel"],
             buckets=SCORE_BUCKETS,
             registry=r,
         ),
         experience_gap=Histogram(
             "cx_experience_gap",
-            "Expectation minus score after each scored event (positive = below expectation).",
+            "Expectation minus score, once per batch per customer changed by an event in it "
+            "(positive = below expectation).",
             buckets=GAP_BUCKETS,
             registry=r,
         ),
