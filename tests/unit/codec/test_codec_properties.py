@@ -15,6 +15,7 @@ is overridden to use ``re.fullmatch`` on the pattern without its anchors.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import string
@@ -361,19 +362,22 @@ def mutate(data: st.DataObject, record: dict[str, Any]) -> Any:
     """One to three faults (or none) put into a copy of ``record``: the oracle decides."""
     obj: Any = orjson.loads(orjson.dumps(record))
     if data.draw(st.integers(0, 9), label="whole record?") == 5:
-        return data.draw(json_values, label="whole record")
+        return copy.deepcopy(data.draw(json_values, label="whole record"))
     for _ in range(data.draw(st.integers(1, 3), label="faults")):
         containers = [obj] + [v for v in obj.values() if isinstance(v, dict)]
         target = data.draw(st.sampled_from(containers), label="container")
         action = data.draw(st.sampled_from(("replace", "add", "replace", "delete", "replace")))
         if action == "add" or not target:
             key = data.draw(st.sampled_from(ALL_KEYS) | st.text(max_size=6), label="new key")
-            target[key] = data.draw(bad_values, label="new value")
+            # Copies: a drawn value may be a shared constant of a strategy, and a later
+            # fault in this loop would otherwise mutate it (flaky data generation).
+            target[key] = copy.deepcopy(data.draw(bad_values, label="new value"))
         elif action == "delete":
             del target[data.draw(st.sampled_from(sorted(target)), label="deleted")]
         else:
             key = data.draw(st.sampled_from(sorted(target)), label="replaced")
-            target[key] = data.draw(bad_values | journeys | metrics | contexts, label="value")
+            value = data.draw(bad_values | journeys | metrics | contexts, label="value")
+            target[key] = copy.deepcopy(value)
     return obj
 
 
