@@ -161,5 +161,6 @@ def test_touchpoint_top_shows_the_live_workers_figures(worker: WorkerProcess) ->
     frames = done.stdout.split("touchpoint top")
     assert len(frames) == 3  # two refreshes
     last = frames[-1]
-    assert f"customers {customers:>14.0f}" in last
+    shown = [line.split() for line in last.splitlines() if line.startswith("customers")]
+    assert shown == [["customers", f"{customers:.0f}"]], last
     assert "alerts by trigger/severity" in last and "latest alerts" in last
