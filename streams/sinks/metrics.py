@@ -17,144 +17,46 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams import __version__
-
-OTHER: Final = "other"
-UNKNOWN_KEY: Final = "unknown"
-
-CHANNELS: Final = ("web", "app", "store", "call_centre")
-SOURCES: Final = ("kafka", "http")
-# The codec's reason codes (see the brief), then the worker's own (streams.codec.dlq:
-# processing_error, state_unreadable); anything else is counted as "other".
-REASON_CODES: Final = (
-    "invalid_json",
-    "not_an_object",
-    "missing_field",
-    "unknown_field",
-    "wrong_type",
-    "invalid_value",
-    "too_short",
-    "too_long",
-    "out_of_range",
-    "invalid_timestamp",
-    "unsupported_schema_version",
-    "record_too_large",
-    "occurred_at_in_future",
-    "processing_error",
-    "state_unreadable",
+from streams.sinks.labels import (
+    BATCH_SIZE_BUCKETS,
+    CHANNELS,
+    CONTROL_KINDS,
+    CONTROL_RESULT_VALUES,
+    CONTROL_RESULTS,
+    DEFAULT_ROUTES,
+    DEFAULT_TOPICS,
+    EVENT_TIME_LAG_BUCKETS,
+    GAP_BUCKETS,
+    KAFKA_TO_DECISION_BUCKETS,
+    MAX_PARTITION,
+    OTHER,
+    OUTCOMES,
+    REASON_CODES,
+    REQUEST_DURATION_BUCKETS,
+    RESULTS,
+    SCORE_BUCKETS,
+    SEVERITIES,
+    SOURCES,
+    STATE_OPERATIONS,
+    TIME_TO_OUTREACH_BUCKETS,
+    TRIGGERS,
+    UNKNOWN_KEY,
+    UNMATCHED_CAUSES,
+    channel_label,
+    one_of,
+    outcome_label,
+    reason_label,
+    result_label,
+    severity_label,
+    source_label,
+    status_label,
+    template_regex,
+    trigger_label,
 )
-# Where a stored customer state was found unreadable: handling a record, rebuilding the
-# deadline index after an assignment, or answering a web lookup.
-STATE_OPERATIONS: Final = ("process", "recover", "lookup")
-TRIGGERS: Final = (
-    "below_expectation",
-    "journey_failed",
-    "journey_stalled",
-    "repeat_contact",
-    "detractor",
-    "complaint",
-)
-SEVERITIES: Final = ("low", "medium", "high", "critical")
-OUTCOMES: Final = ("contacted", "resolved", "unreachable", "declined")
-# Why an outcome closed no loop: no state for the customer, or no open alert with its id.
-UNMATCHED_CAUSES: Final = ("unknown_customer", "unknown_alert")
-# Records the worker consumes besides touchpoint events, and what became of each.
-CONTROL_RESULTS: Final = {
-    "outcome": ("applied", "unmatched", "rejected"),
-    "erasure": ("applied", "rejected"),
-    "stall_tick": ("applied", "ignored", "malformed", "rejected"),
-    "other": ("ignored",),  # a record from a topic the worker does not expect
-}
-CONTROL_KINDS: Final = tuple(CONTROL_RESULTS)
-CONTROL_RESULT_VALUES: Final = ("applied", "unmatched", "rejected", "malformed", "ignored")
-RESULTS: Final = ("accepted", "rejected")
-# Route templates of the collector; a raw path is matched against them.
-DEFAULT_ROUTES: Final = (
-    "/v1/events",
-    "/v1/events/batch",
-    "/v1/customers/{id}",
-    "/v1/customers/{id}/experience",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-)
-
-# Histogram buckets (upper bounds, base units).
-SCORE_BUCKETS: Final = tuple(float(b) for b in range(0, 101, 10))
-GAP_BUCKETS: Final = tuple(float(b) for b in range(-50, 51, 10))
-EVENT_TIME_LAG_BUCKETS: Final = (
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
-)  # fmt: skip
-KAFKA_TO_DECISION_BUCKETS: Final = (
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-)  # fmt: skip
-TIME_TO_OUTREACH_BUCKETS: Final = (
-    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 604800.0,
-)  # fmt: skip
-BATCH_SIZE_BUCKETS: Final = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0)
-REQUEST_DURATION_BUCKETS: Final = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-)  # fmt: skip
-
-# Topics the worker may report lag for when the caller names none (default prefix).
-DEFAULT_TOPICS: Final = tuple(
-    f"cx.{suffix}"
-    for suffix in ("touchpoints", "outreach-outcomes", "erasure", "touchpoints.dlq", "at-risk")
-)
-MAX_PARTITION: Final = 4095
-_STATUS = re.compile(r"[1-5][0-9][0-9]")
-
-
-def _one_of(value: object, allowed: Iterable[str], default: str = OTHER) -> str:
-    return value if isinstance(value, str) and value in allowed else default
-
-
-def channel_label(value: object) -> str:
-    """A channel from the contract, else "other"."""
-    return _one_of(value, CHANNELS)
-
-
-def source_label(value: object) -> str:
-    return _one_of(value, SOURCES)
-
-
-def reason_label(value: object) -> str:
-    """A codec reason code, else "other"."""
-    return _one_of(value, REASON_CODES)
-
-
-def trigger_label(value: object) -> str:
-    return _one_of(value, TRIGGERS)
-
-
-def severity_label(value: object) -> str:
-    return _one_of(value, SEVERITIES)
-
-
-def outcome_label(value: object) -> str:
-    return _one_of(value, OUTCOMES)
-
-
-def result_label(value: object) -> str:
-    return _one_of(value, RESULTS)
-
-
-def status_label(value: object) -> str:
-    """An HTTP status as three digits (100-599), else "other"."""
-    if isinstance(value, bool):
-        return OTHER
-    text = str(value) if isinstance(value, int | str) else ""
-    return text if _STATUS.fullmatch(text) else OTHER
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^/{}]+\})", template)
-    body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
-    return re.compile(body)
 
 
 @dataclass
@@ -198,7 +100,7 @@ class WorkerMetrics:
 
     def topic_label(self, topic: object) -> str:
         """A topic this worker was created for, else "other"."""
-        return _one_of(topic, self.topics)
+        return one_of(topic, self.topics)
 
     @staticmethod
     def partition_label(partition: object) -> str:
@@ -225,14 +127,14 @@ class WorkerMetrics:
 
     def count_control(self, kind: str, result: str, n: int = 1) -> None:
         self.control_records.labels(
-            kind=_one_of(kind, CONTROL_KINDS), result=_one_of(result, CONTROL_RESULT_VALUES)
+            kind=one_of(kind, CONTROL_KINDS), result=one_of(result, CONTROL_RESULT_VALUES)
         ).inc(n)
 
     def count_outcome_unmatched(self, cause: str, n: int = 1) -> None:
-        self.outcomes_unmatched.labels(cause=_one_of(cause, UNMATCHED_CAUSES)).inc(n)
+        self.outcomes_unmatched.labels(cause=one_of(cause, UNMATCHED_CAUSES)).inc(n)
 
     def count_state_unreadable(self, operation: str) -> None:
-        self.state_unreadable.labels(operation=_one_of(operation, STATE_OPERATIONS)).inc()
+        self.state_unreadable.labels(operation=one_of(operation, STATE_OPERATIONS)).inc()
 
     def count_alert(self, trigger: str, severity: str) -> None:
         self.alerts_raised.labels(
@@ -290,11 +192,11 @@ class CollectorMetrics:
     result_label = staticmethod(result_label)
 
     def __post_init__(self) -> None:
-        self._route_patterns = tuple((_template_regex(t), t) for t in self.routes)
+        self._route_patterns = tuple((template_regex(t), t) for t in self.routes)
 
     def key_label(self, name: object) -> str:
         """An API key NAME from the configuration, else "unknown" (never a secret)."""
-        return _one_of(name, self.key_names, UNKNOWN_KEY)
+        return one_of(name, self.key_names, UNKNOWN_KEY)
 
     def route_label(self, route: object) -> str:
         """The route template for a template or raw path, else "other"."""
