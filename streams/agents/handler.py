@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.agents.counts import (
     BatchCounts,
@@ -33,12 +33,15 @@ from streams.agents.records import (
 )
 from streams.codec import decode_erasure, decode_event, decode_outcome
 from streams.codec.dlq import STATE_UNREADABLE
-from streams.codec.types import Rejection, TouchpointEvent
+from streams.codec.types import ErasureRequest, Outcome, Rejection, TouchpointEvent
 from streams.engine import CustomerState, DeadlineIndex, Decision, Engine
 from streams.sinks.kafka_out import alert_message, dlq_message, score_message, tombstone_message
 from streams.sinks.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
+
+# An outcome or an erasure request: decoded control records carry their customer id.
+_Keyed = TypeVar("_Keyed", Outcome, ErasureRequest)
 
 
 class BatchHandler:
@@ -272,15 +275,24 @@ class _Batch:
         if decision.changed:
             h.metrics.observe_latency(h.clock(), event.ts, record.timestamp)
 
-    def on_outcome(self, record: InRecord) -> None:
+    def decode_keyed(
+        self, record: InRecord, decode: Callable[[bytes], _Keyed | Rejection]
+    ) -> _Keyed | None:
+        """Decode a control record keyed by its customer id; a fault goes to the DLQ (None)."""
         raw = record.value or b""
-        decoded = decode_outcome(raw)
+        decoded = decode(raw)
         if isinstance(decoded, Rejection):
             self.reject(record, decoded)
-            return
+            return None
         mismatch = key_mismatch(record.key, decoded.customer_id, raw)
         if mismatch is not None:
             self.reject(record, mismatch)
+            return None
+        return decoded
+
+    def on_outcome(self, record: InRecord) -> None:
+        decoded = self.decode_keyed(record, decode_outcome)
+        if decoded is None:
             return
         state = self.state(decoded.customer_id, record.partition, create=False)
         if state is None:
@@ -301,14 +313,8 @@ class _Batch:
             self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
 
     def on_erasure(self, record: InRecord) -> None:
-        raw = record.value or b""
-        decoded = decode_erasure(raw)
-        if isinstance(decoded, Rejection):
-            self.reject(record, decoded)
-            return
-        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
-        if mismatch is not None:
-            self.reject(record, mismatch)
+        decoded = self.decode_keyed(record, decode_erasure)
+        if decoded is None:
             return
         cid = decoded.customer_id
         if cid not in self.old_sizes:

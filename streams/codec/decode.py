@@ -54,24 +54,25 @@ def decode_event(
 
 def decode_outcome(raw: bytes) -> Outcome | Rejection:
     """Decode and validate one outreach outcome v1 record."""
-    if len(raw) > MAX_RECORD_BYTES:
-        return _too_large(raw)
-    try:
-        obj = _loads(raw)
-    except _JSONDecodeError as exc:
-        return _invalid_json(raw, exc)
-    return validate_outcome(obj, raw)
+    obj = _parse(raw)
+    return obj if isinstance(obj, Rejection) else validate_outcome(obj, raw)
 
 
 def decode_erasure(raw: bytes) -> ErasureRequest | Rejection:
     """Decode and validate one erasure request v1 record."""
+    obj = _parse(raw)
+    return obj if isinstance(obj, Rejection) else validate_erasure(obj, raw)
+
+
+def _parse(raw: bytes) -> object:
+    """Size check and JSON parse shared by the control records (decode_event inlines it:
+    it is the hot path)."""
     if len(raw) > MAX_RECORD_BYTES:
         return _too_large(raw)
     try:
-        obj = _loads(raw)
+        return _loads(raw)
     except _JSONDecodeError as exc:
         return _invalid_json(raw, exc)
-    return validate_erasure(obj, raw)
 
 
 def encode(obj: object) -> bytes:

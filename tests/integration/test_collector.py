@@ -24,9 +24,10 @@ import orjson
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
+from kafka_reading import consume
 
 from streams.collector import build_collector
 from streams.collector.body import MAX_BODY_BYTES, MAX_EVENTS
@@ -102,26 +103,6 @@ def event(n: int | str, **overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
-
-
-def consume(bootstrap: str, topic: str, count: int) -> list[Any]:
-    """Every record of ``topic`` from the start, waiting (at most 30 s) for ``count``."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(records) < count and time.monotonic() < deadline:
-            records.extend(consumer)
-    finally:
-        consumer.close()
-    return records
 
 
 async def records_of(bootstrap: str, topic: str, count: int) -> list[Any]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka_reading import consume
 
 from streams.codec.decode import decode_event
 from streams.codec.types import TouchpointEvent
@@ -16,25 +15,6 @@ from streams.errors import KafkaUnavailable
 from streams.sdk import TouchpointClient
 
 pytestmark = pytest.mark.integration
-
-
-def consume(bootstrap: str, topic: str, count: int) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(records) < count and time.monotonic() < deadline:
-            records.extend(consumer)
-    finally:
-        consumer.close()
-    return records
 
 
 def test_kafka_mode_sends_keyed_events_that_the_codec_reads_back(
