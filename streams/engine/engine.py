@@ -20,14 +20,13 @@ from zlib import crc32
 
 from streams.codec.types import TouchpointEvent
 from streams.engine import journeys
-from streams.engine.alerts import Alert, Reason, alert_id, recommended_action, severity_name
-from streams.engine.config import DIMENSIONS, TRIGGERS
 from streams.engine.deadlines import DeadlineIndex
 from streams.engine.decision import Decision
 from streams.engine.plan import COMPLAINT as _COMPLAINT
 from streams.engine.plan import CONTACT as _CONTACT
 from streams.engine.plan import RESOLVED as _RESOLVED
 from streams.engine.plan import compile_plans, rules_by_key
+from streams.engine.raising import BELOW, COMPLAINT, DETRACTOR, FAILED, REPEAT, STALLED, AlertRaiser
 from streams.engine.rules import NO_JOURNEY, RuleSet
 from streams.engine.snapshot import Scores, below_expectation, scores, snapshot
 from streams.engine.state import (
@@ -40,8 +39,6 @@ from streams.engine.state import (
     rfc3339,
 )
 
-BELOW, FAILED, STALLED, REPEAT, DETRACTOR, COMPLAINT = range(6)
-_MAX_REASONS: Final = 5
 _MAX_EXPONENT: Final = 500.0  # re-anchor the sums before exp(rate * (t - anchor)) gets huge
 # a trigger to consider: (trigger, journey id, journey type, escalate only)
 Candidate = tuple[int, str | None, str | None, bool]
@@ -74,7 +71,7 @@ class Engine:
         for t in cfg.complaint_resolved_types - cfg.complaint_types:
             flags[t] = flags.get(t, 0) | _RESOLVED
         self._plans = compile_plans(rules, flags)
-        self._rules_by_key = rules_by_key(rules)
+        self._raise = AlertRaiser(cfg, rules_by_key(rules)).raise_alert
         self._long_per_short = cfg.long_rate / cfg.short_rate
 
     def new_state(self, customer_id: str) -> CustomerState:
@@ -345,105 +342,6 @@ class Engine:
         state.open_alerts = keep
         if recovered:
             decision.recovered = recovered
-
-    def _raise(
-        self,
-        state: CustomerState,
-        sc: Scores,
-        trigger: int,
-        jid: str | None,
-        jtype: str | None,
-        ts: float,
-        cause_id: str,
-        occurred_at: str,
-        now: float | None,
-        escalate_only: bool,
-        cause_firings: tuple[str, str, tuple[int, ...]] | None = None,
-    ) -> Alert | None:
-        """Severity, cooldown and escalation gate, then the alert."""
-        cfg = self.config
-        tier = state.tier or cfg.default_tier
-        if trigger == BELOW:
-            gap = sc.gap
-            level = (gap >= cfg.gap_medium) + (gap >= cfg.gap_high) + (gap >= cfg.gap_critical)
-        else:
-            level = cfg.base_severity[trigger] + (sc.gap >= cfg.gap_medium)
-            if trigger == FAILED and jid is not None:
-                js = state.journeys.get(jid)
-                level += js is not None and js.attempt_count >= 3
-        level = min(3, level + (tier in cfg.escalate_tiers))
-        last = state.last_alert.get(trigger)
-        escalation = False
-        if last is not None and abs(ts - last[0]) < cfg.cooldown[trigger]:
-            if level <= last[1]:
-                return None
-            escalation = True
-        elif escalate_only and (last is None or level <= last[1]):
-            return None  # hysteresis: still below expectation, no new excursion
-        state.last_alert[trigger] = (ts, level)
-        name = TRIGGERS[trigger]
-        aid = alert_id(state.customer_id, name, jid, cause_id)
-        detected_ts = canonical(now) if now is not None else ts
-        state.open_alerts.append(OpenAlert(aid, trigger, detected_ts))
-        if len(state.open_alerts) > cfg.cap_open_alerts:
-            del state.open_alerts[0]
-        return Alert(
-            alert_id=aid,
-            customer_id=state.customer_id,
-            journey_id=jid,
-            journey_type=jtype,
-            trigger=name,
-            severity=severity_name(level),
-            score=round(sc.score, 2),
-            expectation=round(sc.expectation, 2),
-            gap=round(sc.gap, 2),
-            tier=tier,
-            reasons=self._reasons(state, cause_id, ts, cause_firings),
-            recommended_action=recommended_action(name, level, jtype),
-            detected_at=rfc3339(now) if now is not None else occurred_at,
-            trigger_event_at=occurred_at,
-            detected_ts=detected_ts,
-            escalation=escalation,
-        )
-
-    def _reasons(
-        self,
-        state: CustomerState,
-        cause_id: str,
-        cause_ts: float,
-        cause_firings: tuple[str, str, tuple[int, ...]] | None,
-    ) -> tuple[Reason, ...]:
-        """Each remembered negative rule firing, as its negative signals decayed to now.
-
-        The event that raised the alert always explains it: its own firings are added
-        even when the bounded memory dropped them (many events in one millisecond), and
-        they are kept first when the list is cut, then the rest by impact.
-        """
-        rate = self.config.short_rate
-        ref = state.ref
-        found: list[Reason] = []
-        firings = list(state.reasons)
-        if cause_firings is not None:
-            channel, etype, rkeys = cause_firings
-            known = {(e, k) for e, _, _, _, k in firings}
-            firings.extend(
-                (cause_id, channel, etype, cause_ts, k) for k in rkeys if (cause_id, k) not in known
-            )
-        for event_id, channel, etype, ts, rkey in firings:
-            rule = self._rules_by_key.get(rkey)
-            if rule is None:
-                continue  # the rule is gone from the rules file: nothing to explain with
-            decay = exp((ts - ref) * rate)
-            for sig in rule.signals:
-                if sig.vw < 0:
-                    impact = round(sig.vw * decay, 3)
-                    found.append(
-                        Reason(event_id, channel, etype, DIMENSIONS[sig.dim], impact, rule.name)
-                    )
-        found.sort(key=lambda r: (r.event_id != cause_id, -abs(r.impact), r.event_id, r.rule))
-        kept = found[:_MAX_REASONS]
-        kept.sort(key=lambda r: (-abs(r.impact), r.event_id, r.rule, r.dimension))
-        return tuple(kept)
 
 
 def _reanchor(state: CustomerState, ts: float, short_rate: float, long_rate: float) -> None:
