@@ -108,7 +108,7 @@ def test_outcomes_for_an_unknown_alert_are_counted_apart_and_logged_once(
 ) -> None:
     first = h.batch(h.record(TOPICS.touchpoints, raw(event(1, "complaint.filed", text="x")), b"c1"))
     alert_id = orjson.loads(messages(first, TOPICS.at_risk)[0].value)["alert_id"]
-    with caplog.at_level("INFO", logger="streams.agents.handler"):
+    with caplog.at_level("INFO", logger="streams.agents.batch"):
         h.batch(
             h.record(TOPICS.outcomes, raw(outcome(alert_id)), b"c1"),
             h.record(TOPICS.outcomes, raw(outcome("no-such-alert", n=2)), b"c1"),
