@@ -31,7 +31,7 @@ from streams.collector.experience import ExperienceReader
 from streams.collector.producer import KafkaSink, ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
-from streams.sinks.metrics import create_collector_metrics
+from streams.sinks.collector_metrics import create_collector_metrics
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from streams.collector.experience import ExperienceReader
 from streams.collector.producer import ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
-from streams.sinks.metrics import UNKNOWN_KEY, CollectorMetrics
+from streams.sinks.collector_metrics import CollectorMetrics
+from streams.sinks.labels import UNKNOWN_KEY
 
 PingFn = Callable[[], Awaitable[object]]
 

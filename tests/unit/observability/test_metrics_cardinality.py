@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.sinks import labels as lb
 from streams.sinks import metrics as m
 from streams.sinks.metrics import create_collector_metrics, create_worker_metrics
 
@@ -207,15 +208,15 @@ def test_collector_labels_stay_bounded_and_never_hold_secrets_or_ids() -> None:
     c.observe_request("/v1/events?debug=1", 202, "shop", 0.01)
 
     sets = _label_sets(registry)
-    routes = len(m.DEFAULT_ROUTES) + 1
+    routes = len(lb.DEFAULT_ROUTES) + 1
     keys = 2 + 1
     assert len(sets["cx_collector_requests"]) <= routes * 501 * keys
     assert len(sets["cx_collector_request_duration_seconds"]) <= routes
-    assert len(sets["cx_collector_events"]) <= keys * (len(m.RESULTS) + 1)
+    assert len(sets["cx_collector_events"]) <= keys * (len(lb.RESULTS) + 1)
     assert len(sets["cx_collector_rate_limited"]) <= keys
     values = _label_values(registry)
     assert not values & set(secrets)
-    allowed = {*m.DEFAULT_ROUTES, *m.RESULTS, "shop", "tills", "unknown", "other"}
+    allowed = {*lb.DEFAULT_ROUTES, *lb.RESULTS, "shop", "tills", "unknown", "other"}
     allowed |= {str(code) for code in range(100, 600)}
     assert values <= allowed
     statuses = {dict(s)["status"] for s in sets["cx_collector_requests"]}
@@ -252,7 +253,7 @@ def test_route_label_maps_paths_to_templates(raw: object, expected: str) -> None
      (True, "other"), ("20x", "other"), (None, "other")],
 )  # fmt: skip
 def test_status_label(status: object, expected: str) -> None:
-    assert m.status_label(status) == expected
+    assert lb.status_label(status) == expected
 
 
 def test_key_label_uses_configured_names_only() -> None:
