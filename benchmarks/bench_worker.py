@@ -51,7 +51,7 @@ from streams.sinks.metrics import create_worker_metrics
 from streams.sinks.topics import create_topics, internal_topic_spec
 
 REPO = Path(__file__).resolve().parents[1]
-POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0  # each scrape costs the worker CPU (its whole registry is rendered)
 PROCESSED = ("cx_events_processed_total", "cx_events_duplicate_total", "cx_events_rejected_total")
 
 
