@@ -24,12 +24,12 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
-import redis
 import yaml
 from worker_process import (
     REPO,
     TOUCHPOINT,
     WorkerProcess,
+    delete_redis_keys,
     delete_topics,
     free_port,
     unique_prefix,
@@ -88,13 +88,7 @@ def running_worker(
     finally:
         worker.stop()
         delete_topics(bootstrap, worker.prefix)
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{worker.prefix}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        delete_redis_keys(redis_url, worker.prefix)
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:

@@ -28,6 +28,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 from kafka_reading import consume
+from worker_process import delete_redis_keys
 
 from streams.collector import build_collector
 from streams.collector.body import MAX_BODY_BYTES, MAX_EVENTS
@@ -68,11 +69,7 @@ def prefix(kafka_admin: KafkaAdminClient, redis_url: str) -> Iterator[str]:
         kafka_admin.delete_topics(topics)
     except KafkaError as exc:  # cleanup must not hide the tests' own results
         print(f"warning: could not delete {topics}: {exc}")
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_redis_keys(redis_url, name)
 
 
 @pytest.fixture

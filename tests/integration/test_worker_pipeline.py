@@ -19,6 +19,7 @@ import redis
 from worker_process import (
     Topics,
     WorkerProcess,
+    delete_redis_keys,
     delete_topics,
     unique_prefix,
     wait_for,
@@ -49,11 +50,7 @@ def worker(
     yield proc
     proc.stop()
     delete_topics(kafka_bootstrap, prefix)
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_redis_keys(redis_url, prefix)
 
 
 @pytest.fixture(scope="module")

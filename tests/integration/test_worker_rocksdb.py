@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
-from worker_process import Topics, WorkerProcess, delete_topics, unique_prefix, wait_for
+from worker_process import (
+    Topics,
+    WorkerProcess,
+    delete_redis_keys,
+    delete_topics,
+    unique_prefix,
+    wait_for,
+)
 
 CID = "rocks-1"
 
@@ -38,15 +44,7 @@ def setup(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[dict
         state["worker"].stop()
     state["topics"].close()
     delete_topics(kafka_bootstrap, prefix)
-    forget_redis(redis_url, prefix)
-
-
-def forget_redis(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_redis_keys(redis_url, prefix)
 
 
 def ev(n: int, etype: str = "page.viewed") -> dict[str, Any]:
@@ -94,7 +92,7 @@ def test_a_restarted_worker_finds_state_in_rocksdb_without_the_changelog(
 
     assert list(Path(setup["data"]).rglob("CURRENT")), "no RocksDB files were written"
     assert empty_changelog(kafka_bootstrap, setup["prefix"]) >= 1
-    forget_redis(redis_url, setup["prefix"])
+    delete_redis_keys(redis_url, setup["prefix"])
 
     worker: WorkerProcess = setup["new_worker"]().start()
     setup["worker"] = worker

@@ -16,8 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
-from worker_process import Topics, WorkerProcess, delete_topics, unique_prefix, wait_for
+from worker_process import (
+    Topics,
+    WorkerProcess,
+    delete_redis_keys,
+    delete_topics,
+    unique_prefix,
+    wait_for,
+)
 
 from streams.agents.app import partition_of
 from streams.engine import Engine, load_rules
@@ -58,11 +64,7 @@ def cluster(
     state["topics"].close()
     delete_topics(kafka_bootstrap, prefix)
     for url in urls:
-        client = redis.Redis.from_url(url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_redis_keys(url, prefix)
 
 
 def owned(worker: WorkerProcess) -> set[int]:

@@ -197,6 +197,19 @@ class Topics:
         self.producer.close(timeout=10)
 
 
+def delete_redis_keys(redis_url: str, prefix: str) -> None:
+    """Remove every Redis key of a test run (``<prefix>:...``)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def delete_topics(bootstrap: str, prefix: str) -> None:
     """Remove every topic of a test run (design topics, changelog, ticks, assignor)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="touchpoint-tests-cleanup")
