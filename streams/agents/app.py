@@ -22,13 +22,12 @@ import time
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
 
 from streams.agents.batching import EventBatcher
 from streams.agents.failures import UnreadableState, read_state
 from streams.agents.handler import BatchHandler, TopicNames
-from streams.agents.records import BatchResult, InRecord
+from streams.agents.records import BatchResult, InRecord, partition_of
 from streams.agents.table_store import TableStore
 from streams.engine import DeadlineIndex, Engine, load_rules
 from streams.settings import Settings
@@ -76,11 +75,6 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def partition_of(customer_id: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2 of the key), as every producer must use."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
-
-
 class Worker:
     """A configured worker: Faust app, table, handler, Redis writer and metrics."""
 
@@ -120,6 +114,7 @@ class Worker:
             self.metrics,
             time.time,
             max_future_skew=settings.max_future_skew_seconds,
+            partitions=settings.partitions,
         )
         if redis_client is None:
             import redis.asyncio as aioredis

@@ -21,7 +21,7 @@ from streams.agents.counts import (
     outcome_unmatched_key,
 )
 from streams.agents.failures import UnreadableState, failure_rejection, read_state
-from streams.agents.records import BatchResult, InRecord, StallTick, StateWrite, key_mismatch
+from streams.agents.records import BatchResult, InRecord, StallTick, StateWrite, misrouted
 from streams.codec import decode_erasure, decode_event, decode_outcome
 from streams.codec.dlq import STATE_UNREADABLE
 from streams.codec.types import ErasureRequest, Outcome, Rejection, TouchpointEvent
@@ -189,7 +189,7 @@ class Batch:
         if isinstance(decoded, Rejection):
             self.reject(record, decoded)
             return
-        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
+        mismatch = misrouted(record, decoded.customer_id, raw, self.h.partitions)
         if mismatch is not None:
             self.reject(record, mismatch)
             return
@@ -219,7 +219,7 @@ class Batch:
         if isinstance(decoded, Rejection):
             self.reject(record, decoded)
             return None
-        mismatch = key_mismatch(record.key, decoded.customer_id, raw)
+        mismatch = misrouted(record, decoded.customer_id, raw, self.h.partitions)
         if mismatch is not None:
             self.reject(record, mismatch)
             return None

@@ -24,7 +24,8 @@ class BatchHandler:
 
     ``store`` reads the current serialized state; ``deadlines`` is this worker's
     deadline index, fed from ``Decision.deadlines``; ``clock`` gives wall-clock
-    epoch seconds (used only for the future-timestamp check and latencies).
+    epoch seconds (used only for the future-timestamp check and latencies);
+    ``partitions`` is the topics' partition count (records must sit on their key's).
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class BatchHandler:
         clock: Callable[[], float],
         *,
         max_future_skew: float = 300.0,
+        partitions: int | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -45,6 +47,9 @@ class BatchHandler:
         self.metrics = metrics
         self.clock = clock
         self.max_future_skew = max_future_skew
+        # The topics' partition count: a record on another partition than its key's is
+        # rejected (None: not checked, for callers that do not partition).
+        self.partitions = partitions
         # Partition each customer with an open deadline was seen in: stall ticks go there.
         self.home_partition: dict[str, int] = {}
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from kafka.partitioner.default import murmur2
 
 from streams.codec.types import Rejection
 from streams.settings import Settings
@@ -115,18 +116,40 @@ class TopicNames:
         )
 
 
-def key_mismatch(raw_key: bytes | None, customer_id: str, raw: bytes) -> Rejection | None:
-    """Reject a record not keyed by its customer id.
+def partition_of(customer_id: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key), as every producer must use."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
-    State lives in the partition a customer's records land in, so a record with
-    another key (or none) would score the customer on the wrong worker.
+
+def misrouted(
+    record: InRecord, customer_id: str, raw: bytes, partitions: int | None
+) -> Rejection | None:
+    """Reject a record not keyed by its customer id, or keyed right but on another partition.
+
+    State lives in the partition a customer's records land in, so such a record
+    would score the customer on the wrong worker, and an erasure there would miss
+    the stored state. ``partitions`` None skips the partition check.
     """
-    if raw_key == customer_id.encode():
-        return None
-    shown = "no key" if raw_key is None else f"key {raw_key[:64]!r}"
-    return Rejection(
-        reason="invalid_value",
-        message=f"record has {shown}; producers must key each record by its customer_id",
-        path="$.customer_id",
-        raw=raw,
-    )
+    if record.key != customer_id.encode():
+        shown = "no key" if record.key is None else f"key {record.key[:64]!r}"
+        return Rejection(
+            reason="invalid_value",
+            message=f"record has {shown}; producers must key each record by its customer_id",
+            path="$.customer_id",
+            raw=raw,
+        )
+    if partitions is not None:
+        home = partition_of(customer_id, partitions)
+        if record.partition != home:
+            return Rejection(
+                reason="invalid_value",
+                message=(
+                    f"record is on partition {record.partition}, but its customer_id belongs "
+                    f"on partition {home} of {partitions} (murmur2 of the key, Kafka's default "
+                    "partitioner): produce without choosing a partition; librdkafka clients "
+                    "must set partitioner=murmur2_random"
+                ),
+                path="$.customer_id",
+                raw=raw,
+            )
+    return None

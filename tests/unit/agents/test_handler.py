@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.agents.handler import BatchHandler, TopicNames
-from streams.agents.records import BatchResult, InRecord, StallTick
+from streams.agents.records import BatchResult, InRecord, StallTick, partition_of
 from streams.engine import DeadlineIndex, Engine, load_rules
 from streams.replay.runner import replay
 from streams.sinks.metrics import create_worker_metrics
@@ -59,7 +59,7 @@ class DictStore:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, partitions: int | None = None) -> None:
         self.engine = Engine(load_rules())
         self.store = DictStore()
         self.registry = CollectorRegistry()
@@ -72,6 +72,7 @@ class Harness:
             DeadlineIndex(),
             self.metrics,
             lambda: self.clock_now,
+            partitions=partitions,
         )
         self.offset = 0
 
@@ -211,6 +212,28 @@ def test_records_not_keyed_by_customer_id_are_rejected(h: Harness, key: bytes | 
     assert (record["reason"], record["path"]) == ("invalid_value", "$.customer_id")
     assert "key" in record["message"]
     assert result.state_writes == {}
+
+
+def test_records_on_another_partition_than_their_keys_are_rejected() -> None:
+    """With the partition count known, an event or an erasure on the wrong partition goes
+    to the DLQ (its state would live where no worker looks for it)."""
+    h = Harness(partitions=6)
+    home = partition_of("c1", 6)
+    other = (home + 1) % 6
+    ok = h.batch(h.record(TOPICS.touchpoints, raw(event(1)), b"c1", home))
+    assert set(ok.state_writes) == {"c1"} and messages(ok, TOPICS.dlq) == []
+    request = {"request_id": "r1", "customer_id": "c1", "requested_at": "2026-03-01T12:00:00Z"}
+    result = h.batch(
+        h.record(TOPICS.touchpoints, raw(event(2)), b"c1", other),
+        h.record(TOPICS.erasure, raw(request), b"c1", other),
+    )
+    dlq = [orjson.loads(m.value) for m in messages(result, TOPICS.dlq)]
+    assert [(r["reason"], r["path"], r["partition"]) for r in dlq] == [
+        ("invalid_value", "$.customer_id", other)
+    ] * 2
+    assert f"belongs on partition {home} of 6" in dlq[0]["message"]
+    assert result.state_writes == {}  # the stored state is untouched, not erased elsewhere
+    assert h.store.data["c1"]
 
 
 def test_a_redelivered_event_changes_nothing(h: Harness) -> None:
