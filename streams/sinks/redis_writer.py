@@ -9,8 +9,10 @@ tombstone (``None``) deletes the customer's hash.
 When Redis is down, processing goes on: failed batches are counted and put
 back (unless a newer snapshot arrived meanwhile), retried with exponential
 backoff, and the queue is bounded by ``redis_queue_max`` customers, evicting
-the customer that waited longest (Redis holds nothing that cannot be rebuilt
-from the compacted scores topic).
+the snapshot that waited longest (Redis holds nothing that cannot be rebuilt
+from the compacted scores topic). Tombstones are never evicted: an erasure must
+reach Redis, and no later change would bring it back. A flush that is
+cancelled (shutdown) puts its batch back first, so :meth:`drain` still has it.
 """
 
 from __future__ import annotations
@@ -90,16 +92,23 @@ class RedisWriteBehind:
         overflow = len(self.queue) - self.queue_max
         if overflow <= 0:
             return
-        for _ in range(overflow):
-            self.queue.popitem(last=False)
-        self.evicted += overflow
-        log.warning(
-            "Redis write-behind queue full (%d customers): dropped the %d oldest snapshots "
-            "(%d so far); they are still in the scores topic and return on the next change",
-            self.queue_max,
-            overflow,
-            self.evicted,
-        )
+        victims: list[str] = []
+        for customer_id, snapshot in self.queue.items():  # oldest first
+            if snapshot is not None:  # tombstones stay (see the module docstring)
+                victims.append(customer_id)
+                if len(victims) == overflow:
+                    break
+        for customer_id in victims:
+            del self.queue[customer_id]
+        self.evicted += len(victims)
+        if victims:
+            log.warning(
+                "Redis write-behind queue full (%d customers): dropped the %d oldest snapshots "
+                "(%d so far); they are still in the scores topic and return on the next change",
+                self.queue_max,
+                len(victims),
+                self.evicted,
+            )
 
     # -- writer side ---------------------------------------------------------------------------
     async def flush_once(self) -> bool:
@@ -119,6 +128,9 @@ class RedisWriteBehind:
                         pipe.hset(key, mapping=snapshot_to_hash(snapshot))
                         pipe.expire(key, self.ttl_seconds)
                 await pipe.execute()
+        except asyncio.CancelledError:
+            self._requeue(batch)  # shutting down mid-flush: drain() writes it, or it is kept
+            raise
         except Exception as exc:  # noqa: BLE001 (any Redis/socket failure: keep the data, retry)
             self._requeue(batch)
             self.metrics.redis_write_failures.inc()

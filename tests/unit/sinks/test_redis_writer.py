@@ -156,6 +156,49 @@ async def test_the_queue_is_bounded_keeping_the_newest_customers(
     assert sorted(client.data) == ["cx:score:c", "cx:score:d", "cx:score:e"]
 
 
+async def test_the_bound_never_evicts_a_tombstone(registry: CollectorRegistry) -> None:
+    """An erasure must reach Redis: a full queue drops old snapshots, never a deletion."""
+    client = FakeRedis()
+    client.data["cx:score:a"] = {"snapshot": "{}"}
+    w = writer(client, registry, queue_max=2)
+    client.down = True
+    w.offer({"a": None})
+    w.offer({c: snap(c, 50) for c in "bcd"})
+    assert list(w.queue) == ["a", "d"]
+    assert w.evicted == 2
+    client.down = False
+    await w.flush_once()
+    assert sorted(client.data) == ["cx:score:d"]
+
+
+async def test_a_flush_cancelled_mid_write_puts_its_batch_back(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    client = FakeRedis()
+    started = asyncio.Event()
+
+    async def slow_execute(self: FakePipeline) -> list[Any]:
+        started.set()
+        await asyncio.sleep(3600)
+        return []
+
+    w = writer(client, registry)
+    w.offer({"a": None, "b": snap("b", 40)})
+    monkeypatch.setattr(FakePipeline, "execute", slow_execute)
+    task = asyncio.ensure_future(w.flush_once())
+    await started.wait()
+    assert not w.queue  # the batch is in flight
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()
+    assert list(w.queue) == ["a", "b"]
+    assert await w.drain(timeout=1.0)
+    assert sorted(client.data) == ["cx:score:b"]
+
+
 def test_backoff_grows_to_a_cap_and_resets_on_success(registry: CollectorRegistry) -> None:
     w = writer(FakeRedis(), registry, flush_interval=0.25, backoff_initial=0.1, backoff_max=0.5)
     delays = [w.next_delay(False) for _ in range(5)]
