@@ -12,8 +12,11 @@ from typing import Final
 
 import orjson
 
+from streams.codec.faults import member_path, shown
+
 MAX_EVENTS: Final = 500
 MAX_BODY_BYTES: Final = 1024 * 1024  # 1 MiB
+_SHOWN_NAME: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +81,22 @@ def parse_body(raw: bytes, *, max_events: int = MAX_EVENTS) -> ParsedBody | Body
     if "events" in doc:
         extra = sorted(k for k in doc if k != "events")
         if extra:
+            # The name is the client's and may be ~1 MiB: show and locate it cut short.
             return BodyFault(
                 422,
                 "unknown_field",
-                f'a batch envelope holds only "events"; unexpected {extra[0]!r}',
-                f"$.{extra[0]}",
+                f'a batch envelope holds only "events"; unexpected {shown(extra[0])}',
+                member_path("$", _short(extra[0])),
             )
         events = doc["events"]
         if not isinstance(events, list):
             return BodyFault(422, "wrong_type", '"events" must be an array of events', "$.events")
         return _batch(events, "$.events", max_events)
     return ParsedBody(items=[doc], raws=[raw], batch=False)
+
+
+def _short(name: str, limit: int = _SHOWN_NAME) -> str:
+    return name if len(name) <= limit else name[: limit - 3] + "..."
 
 
 def _batch(events: list[object], path: str, max_events: int) -> ParsedBody | BodyFault:

@@ -4,13 +4,15 @@ Order of checks on ``POST /v1/events`` (first failure answers):
 401 key -> 413 size (Content-Length, then bytes read) -> 413 event count ->
 403 channels -> 429 rate limit -> 422 body not JSON / not events (to the DLQ) ->
 per event: accepted (touchpoints topic) or rejected (DLQ) -> 200, or 422 if none
-was accepted. 503 when Kafka does not acknowledge (nothing is "accepted" then).
+was accepted. 503 when Kafka does not acknowledge (nothing is "accepted" then);
+500 (never 503: retrying cannot help) if a record is too large for Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,7 @@ from streams.collector.body import (
 from streams.collector.context import COLLECTOR, Collector, remember_key
 from streams.collector.experience import Found, NotFound
 from streams.collector.ingest import dlq_out, ingest
+from streams.collector.producer import RecordTooLarge
 from streams.errors import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,22 @@ def _kafka_down(exc: KafkaUnavailable) -> web.Response:
         "kafka_unavailable",
         "events could not be written to Kafka; nothing was accepted, retry the request",
         headers={"Retry-After": KAFKA_RETRY_AFTER},
+    )
+
+
+def _record_too_large(exc: RecordTooLarge) -> web.Response:
+    """A record Kafka would refuse: our bug, so 500 without Retry-After (a retry fails alike)."""
+    request_id = uuid.uuid4().hex
+    log.error(
+        "events not accepted, a record is too large for Kafka (request %s): %s", request_id, exc
+    )
+    return json_error(
+        500,
+        "record_too_large_for_kafka",
+        "a record built from this request is larger than Kafka accepts (a collector bug, "
+        "logged: quote the request_id); nothing may be counted as accepted and sending the "
+        "same request again fails the same way",
+        request_id=request_id,
     )
 
 
@@ -177,6 +196,8 @@ async def post_events(request: web.Request) -> web.Response:
         )
     except KafkaUnavailable as exc:
         return _kafka_down(exc)
+    except RecordTooLarge as exc:
+        return _record_too_large(exc)
     collector.metrics.count_events(key.name, "accepted", result.accepted)
     collector.metrics.count_events(key.name, "rejected", result.rejected)
     if not parsed.batch and result.rejected:
@@ -197,6 +218,8 @@ async def _refuse_body(
             await collector.send([record])
         except KafkaUnavailable as exc:
             return _kafka_down(exc)
+        except RecordTooLarge as exc:
+            return _record_too_large(exc)
         collector.metrics.count_events(key.name, "rejected", 1)
     return _fault_response(fault)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from streams.codec import MAX_RECORD_BYTES, dlq_record, encode, validate_event
 from streams.codec.types import Rejection, TouchpointEvent
@@ -21,6 +21,16 @@ from streams.settings import Settings
 SOURCE = "collector"
 # Echo at most this much of a client's event_id (the contract allows 64 characters).
 _MAX_ECHOED_ID = 64
+MAX_KEY_CHARS: Final = 128
+"""The contract's customer_id limit: a longer (or non-string) id is never a Kafka key."""
+MAX_FAULT_TEXT: Final = 1024
+"""A DLQ record keeps at most this many characters of a fault's message and path.
+
+With the original cut to 64 KiB by the codec and the key to 128 characters, a
+DLQ record stays under about 0.5 MB (even if every kept byte needs a JSON
+escape), far below the producer's 1 MiB request limit: a refused event always
+reaches the DLQ instead of failing the whole request.
+"""
 
 
 @dataclass(slots=True)
@@ -44,12 +54,27 @@ def echoed_event_id(item: object) -> str | None:
 
 
 def customer_key(item: object) -> str | None:
-    """The customer_id of a (possibly invalid) event, used as the Kafka key if it is a string."""
+    """The customer_id of a (possibly invalid) event when it can be a Kafka key, else None.
+
+    Only a string of 1 to :data:`MAX_KEY_CHARS` characters (the contract's
+    limit) qualifies: a refused event may carry a customer_id of almost 1 MiB,
+    which as a key (and again in the DLQ record) would make a record Kafka
+    refuses. The start of such an id is still in the DLQ record's original.
+    """
     if isinstance(item, dict):
         value = item.get("customer_id")
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and 0 < len(value) <= MAX_KEY_CHARS:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: not text Kafka can carry
+                return None
             return value
     return None
+
+
+def cut_text(text: str, limit: int = MAX_FAULT_TEXT) -> str:
+    """``text`` itself, or its first characters and "..." when it is longer than ``limit``."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def too_large(raw: bytes) -> Rejection:
@@ -66,11 +91,17 @@ def dlq_out(rejection: Rejection, item: object, *, settings: Settings, now: date
     """The DLQ record for a refused event (source "collector", no partition/offset).
 
     ``dlq_record`` keeps at most 64 KiB of the original (a body may be 1 MiB) and
-    says so in ``truncated`` and ``original_size``.
+    says so in ``truncated`` and ``original_size``. The Kafka key and the
+    record's ``key`` are the customer_id only when :func:`customer_key` allows
+    it (else null), and the message and path are cut to :data:`MAX_FAULT_TEXT`
+    characters, so the record always fits Kafka's message limit.
     """
     key = customer_key(item)
+    bounded = Rejection(
+        rejection.reason, cut_text(rejection.message), cut_text(rejection.path), rejection.raw
+    )
     record = dlq_record(
-        rejection,
+        bounded,
         topic=settings.touchpoints_topic,
         partition=None,
         offset=None,

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from streams.errors import KafkaUnavailable
+from streams.errors import KafkaUnavailable, TouchpointError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,16 @@ LINGER_MS = 5
 # How long a send may wait for Kafka before the client gets a 503 (and retries).
 REQUEST_TIMEOUT_MS = 15_000
 METADATA_TIMEOUT_SECONDS = 3.0
-# Events are <= 64 KiB and DLQ records <= ~180 KiB (originals are cut), so Kafka's
-# default 1 MiB message limit is never reached.
+# Events are <= 64 KiB and DLQ records < ~0.5 MB (originals, keys, messages and paths
+# are cut: see streams.collector.ingest), so Kafka's default 1 MiB limit is not reached.
 MAX_REQUEST_SIZE = 1024 * 1024
+
+
+class RecordTooLarge(TouchpointError):
+    """A record is larger than Kafka accepts: a collector bug, not Kafka being down.
+
+    Retrying cannot help, so the handlers never answer it with 503 + Retry-After.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,17 @@ def unreachable_message(brokers: str, exc: BaseException | None = None) -> str:
     return (
         f"Kafka not reachable at {brokers}{why}: run `make stack` or set TOUCHPOINT_KAFKA_BROKERS"
     )
+
+
+def check_sizes(records: Sequence[OutRecord], limit: int = MAX_REQUEST_SIZE) -> None:
+    """Raise :class:`RecordTooLarge` if the producer would refuse any record (its own check)."""
+    for record in records:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, [])
+        if size > limit:
+            raise RecordTooLarge(
+                f"a record for {record.topic} is {size} bytes, over the producer's limit of "
+                f"{limit} bytes: the collector must cut its records; report this as a bug"
+            )
 
 
 class _Quiet:
@@ -106,13 +125,24 @@ class KafkaSink:
         return self._producer is not None
 
     async def send(self, records: Sequence[OutRecord]) -> None:
-        """Produce every record and wait for all acknowledgements."""
+        """Produce every record and wait for all acknowledgements.
+
+        Raises :class:`RecordTooLarge` (before anything is sent when the
+        producer's own limit is the cause) for a record over the size limit,
+        :class:`KafkaUnavailable` when Kafka does not acknowledge.
+        """
         producer = self._producer
         if producer is None:
             raise KafkaUnavailable("the collector's Kafka producer is not started")
+        check_sizes(records)
         try:
             futures = [await producer.send(r.topic, value=r.value, key=r.key) for r in records]
             await asyncio.gather(*futures)
+        except MessageSizeTooLargeError as exc:
+            raise RecordTooLarge(
+                f"Kafka at {self._brokers} refused a record as too large ({exc}): "
+                "the collector must cut its records; report this as a bug"
+            ) from exc
         except UnknownTopicOrPartitionError as exc:
             topics = ", ".join(sorted({r.topic for r in records}))
             raise KafkaUnavailable(
