@@ -17,6 +17,7 @@ de-duplication makes a redelivered batch change nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -25,9 +26,10 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from streams.agents.batching import EventBatcher
-from streams.agents.failures import UnreadableState, read_state
+from streams.agents.failures import read_state
 from streams.agents.handler import BatchHandler, TopicNames
-from streams.agents.records import BatchResult, InRecord, partition_of
+from streams.agents.publish import Publisher
+from streams.agents.records import InRecord, partition_of
 from streams.agents.table_store import TableStore
 from streams.engine import DeadlineIndex, Engine, load_rules
 from streams.settings import Settings
@@ -131,6 +133,7 @@ class Worker:
             flush_interval=settings.redis_flush_interval_seconds,
             queue_max=settings.redis_queue_max,
         )
+        self.publisher = Publisher(self._send, self.store, self.redis)
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.customers = 0
         self.state_bytes = 0
@@ -156,8 +159,16 @@ class Worker:
         @app.agent(source, name="touchpoints")
         async def process(stream: Any) -> None:
             batcher = EventBatcher(stream, s.batch_size, s.batch_timeout_seconds)
-            async for events in batcher.batches():
-                await self.process_events(events)
+            # Closing the generator on the way out also stops its drainer: were this
+            # agent restarted on the same stream, an orphan drainer would swallow events.
+            async with contextlib.aclosing(batcher.batches()) as batches:
+                async for events in batches:
+                    await self.process_events(events)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            revoked = args[0] if args else kwargs.get("revoked", ())
+            self.forget_revoked({(tp.topic, tp.partition) for tp in revoked})
 
         @app.timer(s.stall_check_interval_seconds or 30.0, name="stall-check")
         async def stall_check() -> None:
@@ -185,39 +196,40 @@ class Worker:
 
     # -- hot path -----------------------------------------------------------------------
     async def process_events(self, events: list[Any]) -> None:
-        """Handle one batch of Faust events and apply its result."""
+        """Handle one batch of Faust events and publish its result (retrying until done)."""
         records = [_to_record(e) for e in events]
         self.store.bind(events)
         result = self.handler.handle_batch(records)
-        await self.apply(result)
-        for r in records:
-            self.next_offsets[(r.topic, r.partition)] = r.offset + 1
-
-    async def apply(self, result: BatchResult) -> None:
-        """Outputs acknowledged, then state (store and changelog, acknowledged), then Redis."""
-        producer = self.app.producer
-        pending = [
-            await producer.send(m.topic, m.key, m.value, m.partition, None, None)
-            for m in result.messages
-        ]
-        if pending:
-            await asyncio.gather(*pending)
-        changelog = self.store.write(
-            {cid: (w.partition, w.value) for cid, w in result.state_writes.items()}
-        )
-        if changelog:
-            topic = self.store.changelog_topic
-            sent = [
-                await producer.send(topic, key, value, partition, None, None)
-                for partition, key, value in changelog
-            ]
-            self.store.persisted(await asyncio.gather(*sent))
+        await self.publisher.publish(result)
         self.customers += result.customers_delta
         self.state_bytes += result.state_bytes_delta
         self.metrics.table_customers.set(self.customers)
         self.metrics.state_bytes.set(self.state_bytes)
-        if result.redis:
-            self.redis.offer(result.redis)
+        for r in records:
+            self.next_offsets[(r.topic, r.partition)] = r.offset + 1
+
+    async def _send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> Any:
+        return await self.app.producer.send(topic, key, value, partition, None, None)
+
+    def forget_revoked(self, revoked: set[tuple[str, int]]) -> None:
+        """After a rebalance took partitions away: drop what this worker knew of them.
+
+        Their lag series and positions (the new owner reports them), and the queued
+        Redis snapshots of their customers: written late, during a Redis outage, they
+        could overwrite what the new owner wrote since. Tombstones stay queued (an
+        erasure must reach Redis). The deadline index is rebuilt on the next recovery.
+        """
+        for topic, partition in revoked:
+            self.next_offsets.pop((topic, partition), None)
+            self.metrics.remove_consumer_lag(topic, partition)
+        gone = {p for t, p in revoked if t == self.topics.touchpoints}
+        if gone:
+            n = self.settings.partitions
+            dropped = self.redis.drop_snapshots(lambda cid: partition_of(cid, n) in gone)
+            if dropped:
+                log.info("dropped %d queued Redis snapshots of revoked partitions", dropped)
 
     # -- stall checks ---------------------------------------------------------------------
     async def send_stall_ticks(self, now: float) -> int:
@@ -225,22 +237,35 @@ class Worker:
         if not self.recovered():
             return 0
         ticks = self.handler.due_ticks(now)
-        producer = self.app.producer
-        pending = [
-            await producer.send(
-                self.topics.ticks,
-                tick.customer_id.encode(),
-                tick.to_bytes(),
-                partition
-                if partition is not None
-                else partition_of(tick.customer_id, self.settings.partitions),
-                None,
-                None,
+        try:
+            pending = [
+                await self._send(
+                    self.topics.ticks,
+                    tick.customer_id.encode(),
+                    tick.to_bytes(),
+                    partition
+                    if partition is not None
+                    else partition_of(tick.customer_id, self.settings.partitions),
+                )
+                for partition, tick in ticks
+            ]
+            if pending:
+                await asyncio.gather(*pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (a timer that raises would stop the worker)
+            # The due checks were taken out of the index: put them back, due now, so the
+            # next round sends them (a stall tick is idempotent: a duplicate changes nothing).
+            for _, tick in ticks:
+                self.handler.deadlines.add(tick.customer_id, tick.journey_id, now)
+            log.warning(
+                "sending %d stall check(s) failed (%s: %s); they are retried on the next "
+                "round: check that Kafka is up (`touchpoint stack status`)",
+                len(ticks),
+                type(exc).__name__,
+                exc,
             )
-            for partition, tick in ticks
-        ]
-        if pending:
-            await asyncio.gather(*pending)
+            return 0
         return len(ticks)
 
     def recovered(self) -> bool:
@@ -280,11 +305,12 @@ class Worker:
             total += len(raw)
             try:
                 state = read_state(bytes(raw))
-            except UnreadableState as exc:
+                deadlines = self.engine.pending_deadlines(state)
+            except Exception as exc:  # noqa: BLE001 (one bad state must not stop every recovery)
                 log.warning("recovery skips customer state at partition %d: %s", partition, exc)
                 self.metrics.count_state_unreadable("recover")
                 continue
-            for journey_id, deadline in self.engine.pending_deadlines(state):
+            for journey_id, deadline in deadlines:
                 fresh.add(cid, journey_id, deadline)
                 self.handler.home_partition[cid] = partition
         self.deadlines = self.handler.deadlines = fresh

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 
@@ -73,7 +73,7 @@ class EventBatcher:
             finally:
                 waiter.cancel()
 
-    async def batches(self) -> AsyncIterator[list[Any]]:
+    async def batches(self) -> AsyncGenerator[list[Any], None]:
         """Yield lists of at most ``max_size`` events; ack each list once the caller is done."""
         stream = self.stream
         stream.enable_acks = False  # acked below, after the batch was handled

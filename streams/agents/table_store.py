@@ -7,13 +7,13 @@ read and write, so each customer's state stays in the partition its records
 arrive in, and a restarted or rebalanced worker recovers it from that
 changelog partition.
 
-Writes go to the table's local store directly, and the changelog records are
-returned to the caller to produce and await with the rest of the batch
-(``table[key] = value`` would queue each record on Faust's producer buffer,
-one event-loop round per record, and stall the consumer when more than 100
-are waiting). :meth:`TableStore.persisted` then records the changelog offsets
-in the store, as Faust's own send callback does, so that RocksDB recovery
-starts after them.
+The caller produces the changelog records (:meth:`TableStore.changelog_for`)
+with the rest of the batch and awaits them (``table[key] = value`` would queue
+each record on Faust's producer buffer, one event-loop round per record, and
+stall the consumer when more than 100 are waiting); only then are they written
+to the table's local store (:meth:`TableStore.write_local`), and
+:meth:`TableStore.persisted` records the changelog offsets in the store, as
+Faust's own send callback does, so that RocksDB recovery starts after them.
 """
 
 from __future__ import annotations
@@ -57,25 +57,37 @@ class TableStore:
             value = self.table.get(customer_id.encode())
         return bytes(value) if value is not None else None
 
-    def write(self, writes: Mapping[str, tuple[int, bytes | None]]) -> list[ChangelogRecord]:
-        """Apply ``{customer_id: (partition, value or None to delete)}`` to the local store.
+    def changelog_for(
+        self, writes: Mapping[str, tuple[int, bytes | None]]
+    ) -> list[ChangelogRecord]:
+        """The changelog records for ``{customer_id: (partition, value or None to delete)}``.
 
-        Returns the changelog records the caller must produce (key = customer id,
-        at the same partition; None = tombstone) before the batch is acknowledged.
+        Key = customer id, at the same partition; None = tombstone, only for a key the
+        store holds. Nothing is written here: the caller produces these records, waits
+        for their acknowledgement, then applies them with :meth:`write_local`, so the
+        local store never holds a state its changelog lacks.
         """
         data = self.table.data
         changelog: list[ChangelogRecord] = []
         for customer_id, (partition, value) in writes.items():
             key = customer_id.encode()
-            with self._at(partition):
-                if value is None:
+            if value is None:
+                with self._at(partition):
                     if key not in data:
                         continue
-                    del data[key]
-                else:
-                    data[key] = value
             changelog.append((partition, key, value))
         return changelog
+
+    def write_local(self, changelog: Iterable[ChangelogRecord]) -> None:
+        """Apply acknowledged changelog records to the local store (RocksDB or memory)."""
+        data = self.table.data
+        for partition, key, value in changelog:
+            with self._at(partition):
+                if value is None:
+                    if key in data:
+                        del data[key]
+                else:
+                    data[key] = value
 
     def persisted(self, results: Iterable[Any]) -> None:
         """Record the newest changelog offset per partition (``RecordMetadata`` results)."""

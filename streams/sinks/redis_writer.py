@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.sinks.metrics import WorkerMetrics
@@ -79,6 +79,15 @@ class RedisWriteBehind:
         self.metrics.redis_writebehind_queue.set(len(queue))
         if len(queue) >= self.batch_size:
             self._wakeup.set()
+
+    def drop_snapshots(self, where: Callable[[str], bool]) -> int:
+        """Drop the queued snapshots of the customers ``where`` selects (tombstones stay);
+        how many. For customers another worker now owns (after a rebalance)."""
+        doomed = [c for c, snap in self.queue.items() if snap is not None and where(c)]
+        for customer_id in doomed:
+            del self.queue[customer_id]
+        self.metrics.redis_writebehind_queue.set(len(self.queue))
+        return len(doomed)
 
     def pending(self, customer_id: str) -> Snapshot | None | object:
         """The snapshot still waiting for ``customer_id`` (``None`` = delete), or ``_MISSING``."""
