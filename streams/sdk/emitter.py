@@ -32,102 +32,26 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from streams.errors import DeliveryError
+from streams.sdk.outcomes import (
+    BufferFullError,
+    ClosedError,
+    Event,
+    FailureCallback,
+    RandomSource,
+    Refusal,
+    RejectedDeliveryError,
+    RetriesExhaustedError,
+    RetryableDeliveryError,
+    RetryPolicy,
+    Send,
+    SendResult,
+    SuccessCallback,
+    sort_result,
+)
 
 log = logging.getLogger("streams.sdk")
-
-Event = dict[str, Any]
-SuccessCallback = Callable[[list[Event]], None]
-FailureCallback = Callable[[list[Event], Exception], None]
-
-
-class RetryableDeliveryError(DeliveryError):
-    """A batch could not be delivered this time; trying again may work."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RejectedDeliveryError(DeliveryError):
-    """The far side refused a whole batch for good (e.g. HTTP 401, 413); not retried."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BufferFullError(DeliveryError):
-    """The emitter's buffer was full, so the event was dropped before any send."""
-
-
-class RetriesExhaustedError(DeliveryError):
-    """Every retry failed; ``last_error`` is the final attempt's error."""
-
-    def __init__(self, message: str, *, last_error: Exception) -> None:
-        super().__init__(message)
-        self.last_error = last_error
-
-
-class ClosedError(DeliveryError):
-    """The client was closed before these events could be delivered."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """One event the far side refused for good, by its index in the batch sent."""
-
-    index: int
-    error: Exception
-
-
-@dataclass(slots=True)
-class SendResult:
-    """What a ``send(batch)`` call achieved; events named nowhere were delivered."""
-
-    refused: list[Refusal] = field(default_factory=list)
-    retry: list[int] = field(default_factory=list)
-    retry_error: Exception | None = None
-
-
-class Send(Protocol):
-    def __call__(self, batch: list[Event]) -> SendResult: ...
-
-
-class RandomSource(Protocol):
-    def uniform(self, a: float, b: float) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter (AWS architecture blog, 2015).
-
-    Retry ``n`` (0-based) waits a uniform random time in
-    ``[0, min(cap, base * 2**n)]``; a server's ``Retry-After`` wins when given
-    (bounded by ``max_retry_after`` so a bad header cannot park the client).
-    """
-
-    max_retries: int = 5
-    base: float = 0.25
-    cap: float = 30.0
-    max_retry_after: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.base < 0 or self.cap < 0 or self.max_retry_after < 0:
-            raise ValueError(f"retry policy values must be >= 0, got {self}")
-
-    def ceiling(self, retry: int) -> float:
-        """Largest wait before retry number ``retry`` (0-based)."""
-        return min(self.cap, self.base * 2.0 ** min(retry, 64))
-
-    def delay(self, retry: int, rng: RandomSource, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        return rng.uniform(0.0, self.ceiling(retry))
 
 
 def _log_failure(events: list[Event], error: Exception) -> None:
@@ -278,11 +202,19 @@ class Emitter:
             batch = self._next_batch()
             if batch is None:
                 return
+            # Positions in ``batch`` already reported to a callback: a failure anywhere
+            # reports only the others, so every event ends in exactly one callback.
+            resolved: set[int] = set()
             try:
-                self._deliver(batch)
-            except Exception as exc:  # a bug in send() must not kill delivery silently
-                log.exception("touchpoint SDK send failed unexpectedly")
-                self._fail(batch, DeliveryError(f"unexpected error while sending: {exc!r}"))
+                self._deliver(batch, resolved)
+            except Exception as exc:  # a bug must not kill delivery silently
+                log.exception("touchpoint SDK delivery failed unexpectedly")
+                self._fail_at(
+                    batch,
+                    [i for i in range(len(batch)) if i not in resolved],
+                    resolved,
+                    DeliveryError(f"unexpected error while delivering: {exc!r}"),
+                )
             finally:
                 with self._cond:
                     self._in_flight -= len(batch)
@@ -311,32 +243,51 @@ class Emitter:
             self._oldest_at is not None and self._clock() - self._oldest_at >= self.flush_interval
         )
 
-    def _deliver(self, batch: list[Event]) -> None:
-        """Send ``batch`` until each event is delivered, refused or out of retries."""
-        pending = batch
+    def _deliver(self, batch: list[Event], resolved: set[int]) -> None:
+        """Send ``batch`` until each event is delivered, refused or out of retries.
+
+        ``pending`` holds positions in ``batch``; each reported position goes into
+        ``resolved``. An unexpected exception from ``send`` fails only the events
+        of that attempt (the ones still pending), never those already reported.
+        """
+        pending = list(range(len(batch)))
         retries = 0
         while True:
             try:
-                result = self._send(pending)
+                result = self._send([batch[i] for i in pending])
             except RetryableDeliveryError as exc:
                 result = SendResult(retry=list(range(len(pending))), retry_error=exc)
             except RejectedDeliveryError as exc:
-                self._fail(pending, exc)
+                self._fail_at(batch, pending, resolved, exc)
                 return
-            done = set(result.retry)
-            for refusal in result.refused:
-                done.add(refusal.index)
-                self._fail([pending[refusal.index]], refusal.error)
-            delivered = [e for i, e in enumerate(pending) if i not in done]
+            except Exception as exc:  # a bug in send(): these events cannot be vouched for
+                log.exception("touchpoint SDK send failed unexpectedly")
+                self._fail_at(
+                    batch,
+                    pending,
+                    resolved,
+                    DeliveryError(f"unexpected error while sending: {exc!r}"),
+                )
+                return
+            refused, retry = sort_result(result, len(pending))
+            for index, error in refused.items():
+                self._fail_at(batch, [pending[index]], resolved, error)
+            delivered = [
+                position
+                for index, position in enumerate(pending)
+                if index not in refused and index not in retry
+            ]
             if delivered:
-                self._succeed(delivered)
-            if not result.retry:
+                self._succeed_at(batch, delivered, resolved)
+            if not retry:
                 return
-            pending = [pending[i] for i in result.retry]
+            pending = [pending[i] for i in retry]
             error = result.retry_error or DeliveryError("send asked for a retry")
             if retries >= self.retry.max_retries:
-                self._fail(
+                self._fail_at(
+                    batch,
                     pending,
+                    resolved,
                     RetriesExhaustedError(
                         f"gave up after {retries + 1} attempt(s): {error}", last_error=error
                     ),
@@ -345,8 +296,10 @@ class Emitter:
             retry_after = getattr(error, "retry_after", None)
             delay = self.retry.delay(retries, self._rng, retry_after)
             if not self._pause(delay):
-                self._fail(
+                self._fail_at(
+                    batch,
                     pending,
+                    resolved,
                     ClosedError(
                         f"client closing: the next retry (in {delay:.2f}s) would pass the "
                         f"close timeout; last error: {error}"
@@ -373,6 +326,17 @@ class Emitter:
 
     # -- callbacks ---------------------------------------------------------------------------
 
+    def _succeed_at(self, batch: list[Event], positions: list[int], resolved: set[int]) -> None:
+        resolved.update(positions)
+        self._succeed([batch[i] for i in positions])
+
+    def _fail_at(
+        self, batch: list[Event], positions: list[int], resolved: set[int], error: Exception
+    ) -> None:
+        if positions:
+            resolved.update(positions)
+            self._fail([batch[i] for i in positions], error)
+
     def _succeed(self, events: list[Event]) -> None:
         with self._cond:
             self.stats["delivered"] += len(events)
@@ -396,10 +360,14 @@ __all__ = [
     "ClosedError",
     "Emitter",
     "Event",
+    "FailureCallback",
+    "RandomSource",
     "Refusal",
     "RejectedDeliveryError",
     "RetriesExhaustedError",
     "RetryableDeliveryError",
     "RetryPolicy",
+    "Send",
     "SendResult",
+    "SuccessCallback",
 ]
