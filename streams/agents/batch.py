@@ -59,6 +59,10 @@ class Batch:
         self.applied: dict[str, list[_Applied]] = {}
         self.failures = 0
         self.erasures: set[str] = set()  # erased in this batch (even if recreated since)
+        # Alerts wait here until their customer's new state is known to be writable
+        # (finish): a customer whose state cannot be written sends its records to the
+        # DLQ, and must not have alerts published for them.
+        self.alerts: dict[str, list[dict[str, Any]]] = {}
 
     # -- dispatch ------------------------------------------------------------------------
     def handle(self, record: InRecord) -> None:
@@ -123,13 +127,15 @@ class Batch:
         """
         try:
             decision = change(self.states[customer_id])
-            self.apply_decision(customer_id, record, decision)
+            alerts = self.apply_decision(customer_id, record, decision)
             keys = counted(decision)
         except Exception:
             self.rebuild(customer_id)
             raise
         self.counts.add(*keys)
         self.applied[customer_id].append(_Applied(record, change, keys))
+        if alerts:
+            self.alerts.setdefault(customer_id, []).extend(alerts)
         return decision
 
     def rebuild(self, customer_id: str) -> None:
@@ -139,7 +145,10 @@ class Batch:
             applied.change(state)
         self.states[customer_id] = state
 
-    def apply_decision(self, customer_id: str, record: InRecord, decision: Decision) -> None:
+    def apply_decision(
+        self, customer_id: str, record: InRecord, decision: Decision
+    ) -> list[dict[str, Any]]:
+        """Book a decision; its alerts (contract dicts) are returned, published in finish."""
         alerts = [alert.to_dict() for alert in decision.alerts]  # first: it may raise
         self.partitions[customer_id] = record.partition
         if decision.changed:
@@ -148,7 +157,10 @@ class Batch:
         self.h.register_deadlines(customer_id, record.partition, decision)
         if decision.recovered:
             self.h.metrics.recovered.inc(len(decision.recovered))
-        for data in alerts:
+        return alerts
+
+    def publish_alerts(self, customer_id: str) -> None:
+        for data in self.alerts.pop(customer_id, ()):
             self.result.messages.append(alert_message(self.h.topics.at_risk, data))
             self.h.metrics.count_alert(str(data["trigger"]), str(data["severity"]))
 
@@ -254,6 +266,9 @@ class Batch:
         cid = decoded.customer_id
         if cid not in self.old_sizes:
             self.stored(cid, record.partition)
+        # Alerts raised before the erasure go out as they would have without batching
+        # (no state write can fail for them any more).
+        self.publish_alerts(cid)
         self.states.pop(cid, None)
         self.base.pop(cid, None)
         self.applied.pop(cid, None)
@@ -298,6 +313,7 @@ class Batch:
                 log.exception("cannot snapshot or serialize a customer's state; records to DLQ")
                 self.withdraw(cid, exc)
                 continue
+            self.publish_alerts(cid)
             result.messages.append(score_message(h.topics.scores, cid, snapshot))
             result.state_writes[cid] = StateWrite(self.partitions[cid], value)
             self.count_size(cid, len(value))
@@ -305,6 +321,8 @@ class Batch:
             channel = self.channel.get(cid)
             if channel is not None:
                 h.metrics.observe_score(channel, snapshot["score"], snapshot["gap"])
+        for cid in sorted(self.alerts):  # a decision with alerts always changes state: none
+            self.publish_alerts(cid)
         for cid in sorted(self.erased):
             result.messages.append(tombstone_message(h.topics.scores, cid))
             result.state_writes[cid] = StateWrite(self.partitions[cid], None)
@@ -331,6 +349,7 @@ class Batch:
         """The customer's new state cannot be written, so its stored state stays as it was
         (or erased, if this batch erased it), and every record applied to it in this batch
         goes to the DLQ, taken out of the counts first."""
+        self.alerts.pop(customer_id, None)  # their records go to the DLQ: no alerts for them
         if customer_id in self.erasures:
             self.erased.add(customer_id)
         for applied in self.applied.get(customer_id, []):

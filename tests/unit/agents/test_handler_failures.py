@@ -20,7 +20,7 @@ from streams.codec import TouchpointEvent, decode_event
 from streams.engine import Engine, load_rules
 from streams.settings import Settings
 
-from .test_handler import TOPICS, Harness, event, messages, raw
+from .test_handler import TOPICS, Harness, bad_experience, event, messages, raw
 
 KAFKA_DEFAULT_MAX_MESSAGE = 1024 * 1024
 
@@ -124,6 +124,39 @@ def test_a_failure_writing_a_customers_state_sends_its_records_to_the_dlq(h: Har
     assert set(result.state_writes) == {"c2"} and "c1" not in h.store.data
     assert result.processed == 1
     assert h.metric("cx_events_processed_total", channel="web") == 1
+
+
+def test_no_alert_is_published_for_records_whose_state_could_not_be_written(h: Harness) -> None:
+    snapshot = h.engine.snapshot
+
+    def failing(state: Any) -> Any:
+        if state.customer_id == "c1":
+            raise Boom("cannot snapshot")
+        return snapshot(state)
+
+    h.engine.snapshot = failing  # type: ignore[method-assign]
+    records = [h.record(TOPICS.touchpoints, raw(e), b"c1") for e in bad_experience("c1")]
+    records += [h.record(TOPICS.touchpoints, raw(e), b"c2") for e in bad_experience("c2", 10)]
+    result = h.batch(*records)
+    alerted = {orjson.loads(m.value)["customer_id"] for m in messages(result, TOPICS.at_risk)}
+    assert alerted == {"c2"}  # c1's records went to the DLQ: no alert speaks for them
+    assert len(dlq_records(result)) == 3
+    counted = sum(
+        sample.value
+        for metric in h.registry.collect()
+        for sample in metric.samples
+        if sample.name == "cx_alerts_raised_total"
+    )
+    assert counted == len(messages(result, TOPICS.at_risk))
+
+
+def test_alerts_raised_before_an_erasure_in_the_same_batch_still_go_out(h: Harness) -> None:
+    request = {"request_id": "r1", "customer_id": "c1", "requested_at": "2026-03-01T12:00:00Z"}
+    records = [h.record(TOPICS.touchpoints, raw(e), b"c1") for e in bad_experience("c1")]
+    records.append(h.record(TOPICS.erasure, raw(request), b"c1"))
+    result = h.batch(*records)
+    assert messages(result, TOPICS.at_risk)  # as they would have without batching
+    assert result.state_writes["c1"].value is None
 
 
 # -- unreadable stored state ----------------------------------------------------------------
