@@ -34,6 +34,7 @@ from streams.sdk.emitter import (
     SendResult,
     SuccessCallback,
 )
+from streams.sdk.encoding import encode_event
 from streams.sdk.events import format_timestamp
 from streams.sdk.helpers import (
     AnyChannelEvents,
@@ -43,6 +44,8 @@ from streams.sdk.helpers import (
     WebEvents,
 )
 from streams.settings import Settings
+
+_BATCH_SIZE = 100
 
 
 class Transport(Protocol):
@@ -73,7 +76,7 @@ class TouchpointClient(AnyChannelEvents):
         self,
         transport: Transport,
         *,
-        batch_size: int = 100,
+        batch_size: int = _BATCH_SIZE,
         flush_interval: float = 1.0,
         max_buffer: int = 10_000,
         retry: RetryPolicy | None = None,
@@ -155,18 +158,26 @@ class TouchpointClient(AnyChannelEvents):
         timeout: float = 10.0,
         **options: Any,
     ) -> TouchpointClient:
-        """POST batches to the collector (default URL from the collector settings)."""
+        """POST batches to the collector (default URL from the collector settings).
+
+        ``batch_size`` is capped at the collector's 500 events per request; the
+        transport also splits a batch whose body would pass 1 MiB.
+        """
+        from streams.collector.body import MAX_EVENTS
         from streams.sdk.transports import HttpTransport
 
         if base_url is None:
             cfg = settings or Settings.from_env()
             base_url = f"http://{cfg.collector_host}:{cfg.collector_port}"
+        options["batch_size"] = min(int(options.get("batch_size", _BATCH_SIZE)), MAX_EVENTS)
         return cls(HttpTransport(base_url, api_key, timeout=timeout), **options)
 
     def track(self, event: Mapping[str, Any]) -> str:
         """Validate ``event`` (contract shape) and queue it; returns its event_id.
 
-        Raises :class:`ValidationError` for an event the workers would reject.
+        Raises :class:`ValidationError` for an event the workers would reject, or
+        one that cannot be encoded (``invalid_value``, e.g. a string holding a
+        lone surrogate).
         A queued event is later reported to ``on_success`` or ``on_failure``
         (including when the buffer is full and it is dropped at once).
         """
@@ -180,7 +191,13 @@ class TouchpointClient(AnyChannelEvents):
         checked = validate_event(body, now=time.time(), max_future_skew=self.max_future_skew)
         if isinstance(checked, Rejection):
             raise ValidationError(checked.reason, checked.message, checked.path)
-        self.emitter.track(checked.to_dict())
+        shaped = checked.to_dict()
+        # The contract holds, but e.g. a lone surrogate in a string cannot be encoded:
+        # refuse it here rather than fail it (and its batch) on the delivery thread.
+        encoded = encode_event(shaped)
+        if isinstance(encoded, ValidationError):
+            raise encoded
+        self.emitter.track(shaped)
         return checked.event_id
 
     def flush(self, timeout: float | None = None) -> bool:

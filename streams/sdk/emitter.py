@@ -48,6 +48,7 @@ from streams.sdk.outcomes import (
     Send,
     SendResult,
     SuccessCallback,
+    group_by_error,
     sort_result,
 )
 
@@ -270,8 +271,8 @@ class Emitter:
                 )
                 return
             refused, retry = sort_result(result, len(pending))
-            for index, error in refused.items():
-                self._fail_at(batch, [pending[index]], resolved, error)
+            for error, indexes in group_by_error(refused):
+                self._fail_at(batch, [pending[i] for i in indexes], resolved, error)
             delivered = [
                 position
                 for index, position in enumerate(pending)

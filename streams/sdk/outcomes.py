@@ -127,3 +127,15 @@ def valid_index(index: object, count: int) -> bool:
         return True
     log.warning("touchpoint SDK: send() named event index %r of a %d-event batch", index, count)
     return False
+
+
+def group_by_error(refused: dict[int, Exception]) -> list[tuple[Exception, list[int]]]:
+    """Refused positions grouped by their error object (first-seen order): one callback each.
+
+    A transport that refuses a whole request gives its events one error; they
+    are reported together, as a batch the far side refused whole.
+    """
+    groups: dict[int, tuple[Exception, list[int]]] = {}
+    for index, error in refused.items():
+        groups.setdefault(id(error), (error, []))[1].append(index)
+    return list(groups.values())

@@ -26,6 +26,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    size: int = 0  # bytes of the request body
 
 
 class ScriptedCollector:
@@ -38,10 +39,11 @@ class ScriptedCollector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"null")
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"null")
                 with owner._lock:
                     headers = {k.lower(): v for k, v in self.headers.items()}
-                    owner.requests.append(Received(self.path, headers, body))
+                    owner.requests.append(Received(self.path, headers, body, len(raw)))
                     answer = owner.script.pop(0) if len(owner.script) > 1 else owner.script[0]
                 payload = answer.body
                 if payload is None and answer.status == 200:

@@ -1,0 +1,74 @@
+"""Kafka mode against a stand-in producer: one blocking timeout per batch, not one per event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from sdk_kafka_double import FakeProducer
+
+from streams.errors import ValidationError
+from streams.sdk.emitter import RetryableDeliveryError
+from streams.sdk.transports import KafkaTransport
+
+
+def ev(n: int) -> dict[str, Any]:
+    return {"event_id": f"e{n}", "customer_id": f"c{n}", "channel": "web"}
+
+
+def metadata_timeout() -> KafkaTimeoutError:
+    return KafkaTimeoutError("Failed to update metadata after 30.0 secs.")
+
+
+def transport(producer: FakeProducer) -> KafkaTransport:
+    return KafkaTransport("kafka-0:9092", "t.touchpoints", producer=producer)
+
+
+def test_after_a_send_timeout_the_rest_of_the_batch_is_retried_without_sending() -> None:
+    producer = FakeProducer(on_send=lambda number: metadata_timeout())
+    result = transport(producer)([ev(n) for n in range(100)])
+    assert producer.calls == 1  # one max_block_ms wait, not 100 of them
+    assert result.retry == list(range(100)) and result.refused == []
+    assert isinstance(result.retry_error, RetryableDeliveryError)
+    assert "Failed to update metadata" in str(result.retry_error)
+
+
+def test_events_sent_before_the_timeout_are_delivered() -> None:
+    producer = FakeProducer(on_send=lambda number: metadata_timeout() if number == 3 else None)
+    result = transport(producer)([ev(n) for n in range(10)])
+    assert producer.calls == 4
+    assert [orjson.loads(value)["event_id"] for _, _, value in producer.sent] == [
+        "e0",
+        "e1",
+        "e2",
+    ]
+    assert result.retry == list(range(3, 10)) and result.refused == []
+
+
+def test_the_next_batch_tries_send_again() -> None:
+    producer = FakeProducer(on_send=lambda number: metadata_timeout() if number == 0 else None)
+    kafka = transport(producer)
+    first = kafka([ev(0), ev(1)])
+    second = kafka([ev(0), ev(1)])
+    assert first.retry == [0, 1]
+    assert second.retry == [] and second.refused == []
+    assert producer.calls == 3
+
+
+def test_a_too_large_record_is_refused_and_the_batch_goes_on() -> None:
+    producer = FakeProducer(
+        on_send=lambda number: MessageSizeTooLargeError("too big") if number == 0 else None
+    )
+    result = transport(producer)([ev(0), ev(1)])
+    [refusal] = result.refused
+    assert refusal.index == 0 and isinstance(refusal.error, ValidationError)
+    assert refusal.error.reason == "record_too_large"
+    assert producer.calls == 2 and result.retry == []
+
+
+def test_records_are_keyed_by_customer_id() -> None:
+    producer = FakeProducer()
+    transport(producer)([ev(7)])
+    [(topic, key, value)] = producer.sent
+    assert (topic, key, orjson.loads(value)) == ("t.touchpoints", b"c7", ev(7))
