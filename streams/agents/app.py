@@ -133,7 +133,9 @@ class Worker:
             flush_interval=settings.redis_flush_interval_seconds,
             queue_max=settings.redis_queue_max,
         )
-        self.publisher = Publisher(self._send, self.store, self.redis)
+        self.publisher = Publisher(
+            self._send, self.store, self.redis, on_failure=self.metrics.publish_failures.inc
+        )
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.customers = 0
         self.state_bytes = 0

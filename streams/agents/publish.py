@@ -69,6 +69,7 @@ class Publisher:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         sleep: Sleep = asyncio.sleep,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self.send = send
         self.store = store
@@ -76,6 +77,7 @@ class Publisher:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.sleep = sleep
+        self.on_failure = on_failure  # counts a failed attempt (cx_publish_failures_total)
         self.failures = 0  # failed attempts since the worker started
 
     async def publish(self, result: BatchResult) -> int:
@@ -90,6 +92,7 @@ class Publisher:
                 raise
             except Exception as exc:  # noqa: BLE001 (any producer failure: retry, never skip)
                 self.failures += 1
+                self.on_failure()
                 log.warning(
                     "publishing a batch failed (attempt %d: %s: %s); retrying in %.1f s. "
                     "Nothing of it is acknowledged until it succeeds: check that Kafka is up "

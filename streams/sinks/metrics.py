@@ -82,6 +82,7 @@ class WorkerMetrics:
     redis_writebehind_queue: Gauge
     redis_writes: Counter
     redis_write_failures: Counter
+    publish_failures: Counter
     outcomes: Counter
     time_to_outreach_seconds: Histogram
     recovered: Counter
@@ -269,6 +270,11 @@ def create_worker_metrics(
         redis_writes=Counter("cx_redis_writes_total", "Snapshots written to Redis.", registry=r),
         redis_write_failures=Counter(
             "cx_redis_write_failures_total", "Redis write-behind batches that failed.", registry=r
+        ),
+        publish_failures=Counter(
+            "cx_publish_failures_total",
+            "Attempts to publish a batch's outputs and state to Kafka that failed (retried).",
+            registry=r,
         ),
         outcomes=Counter(
             "cx_outcomes_total",

@@ -30,6 +30,7 @@ CONTRACT_WORKER = {
     "cx_redis_writebehind_queue": (),
     "cx_redis_writes_total": (),
     "cx_redis_write_failures_total": (),
+    "cx_publish_failures_total": (),
     "cx_outcomes_total": ("outcome",),
     "cx_time_to_outreach_seconds": (),
     "cx_recovered_total": (),
