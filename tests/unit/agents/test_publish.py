@@ -125,7 +125,10 @@ async def test_a_failed_attempt_is_retried_with_growing_pauses_until_it_succeeds
         return await real_send(*args)
 
     pub.send = flaky
+    counted: list[int] = []
+    pub.on_failure = lambda: counted.append(1)  # cx_publish_failures_total in the worker
     assert await pub.publish(result()) == 4
+    assert len(counted) == 3
     assert sleeps == [0.5, 1.0, 1.5]  # doubling, capped at retry_max
     assert pub.failures == 3
     assert store.data == {b"c1": b"state-1"}
