@@ -74,6 +74,27 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _origins(raw: str) -> str:
+    """Comma-separated browser origins (``https://host[:port]``) or ``*``, normalized."""
+    origins: list[str] = []
+    for part in raw.split(","):
+        origin = part.strip().lower().rstrip("/")
+        if not origin:
+            continue
+        if origin != "*":
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"{part.strip()!r} is not an origin like https://shop.example.com")
+            if parts.path or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{part.strip()!r}: an origin is scheme://host[:port], no path")
+            try:
+                parts.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError:
+                raise ValueError(f"{part.strip()!r}: the port is not 0-65535") from None
+        origins.append(origin)
+    return ",".join(origins)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "kafka_brokers",
@@ -258,6 +279,14 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "cors_origins",
+        "TOUCHPOINT_CORS_ORIGINS",
+        "",
+        "Browser origins allowed to call the collector (CORS), e.g. "
+        "'https://shop.example.com,https://m.example.com' or '*'; empty: CORS off.",
+        _origins,
+    ),
+    Setting(
         "log_level", "TOUCHPOINT_LOG_LEVEL", "info", "Log level: debug, info, warning or error."
     ),
 )
@@ -300,6 +329,7 @@ class Settings:
     worker_url: str = _field("worker_url")
     api_keys: str = _field("api_keys")
     rate_limit_per_minute: int = _field("rate_limit_per_minute")
+    cors_origins: str = _field("cors_origins")
     log_level: str = _field("log_level")
 
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -27,6 +28,7 @@ from streams.collector.context import (
     begin_request,
     end_request,
 )
+from streams.collector.cors import cors_middleware, parse_origins
 from streams.collector.experience import ExperienceReader
 from streams.collector.producer import KafkaSink, ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
@@ -96,7 +98,12 @@ def create_app(collector: Collector) -> web.Application:
     """The collector app around ``collector`` (its dependencies already built)."""
     # The handler reads the body itself and answers 413 in JSON; aiohttp's own
     # limit only guards against a handler that would call request.read().
-    app = web.Application(middlewares=[safety_net], client_max_size=MAX_BODY_BYTES + 1)
+    # CORS (when origins are configured) wraps the safety net, so errors carry it too.
+    origins = parse_origins(collector.settings.cors_origins)
+    middlewares: list[Middleware] = [safety_net]
+    if origins:
+        middlewares.insert(0, cors_middleware(origins))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES + 1)
     app[COLLECTOR] = collector
     app.router.add_post("/v1/events", handlers.post_events)
     app.router.add_get(EXPERIENCE_ROUTE, handlers.get_experience)
