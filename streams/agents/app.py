@@ -185,7 +185,16 @@ class Worker:
             try:
                 await self.redis.run()
             except asyncio.CancelledError:
-                await self.redis.drain(timeout=2.0)
+                if not await self.redis.drain(timeout=2.0):
+                    left = list(self.redis.queue.values())
+                    erasures = sum(snapshot is None for snapshot in left)
+                    log.warning(
+                        "stopping with %d Redis update(s) unwritten (%d of them erasures, "
+                        "whose hashes stay until their TTL): once Redis is up, run "
+                        "`touchpoint redis rebuild` to write them from the scores topic",
+                        len(left),
+                        erasures,
+                    )
                 raise
 
         @self.table.on_recover

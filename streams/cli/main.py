@@ -20,6 +20,7 @@ from streams.errors import TouchpointError
 COMMAND_MODULES: tuple[str, ...] = (
     "stack_cmd",
     "topics_cmd",
+    "redis_cmd",
     "simulate_cmd",
     "replay_cmd",
     "worker_cmd",
