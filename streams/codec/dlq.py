@@ -13,6 +13,9 @@ from streams.codec.types import SCHEMA_VERSION, Rejection
 SOURCES = ("worker", "collector")
 
 DLQ_ORIGINAL_MAX: Final = 64 * 1024
+DLQ_KEY_MAX: Final = 1024
+"""The longest Kafka key (bytes) a DLQ record keeps; a longer one is recorded as null (no
+customer id is that long, and a key of up to ~1 MB would make a DLQ record Kafka refuses)."""
 """At most this many bytes of the original are kept in a DLQ record.
 
 The original appears twice (base64 and text), so an uncut 900 KB record would
@@ -66,7 +69,8 @@ def dlq_record(
     """The DLQ contract (schemas/dlq-record.v1.schema.json) for one rejection.
 
     ``key`` may be the raw Kafka key: bytes are decoded as UTF-8, and bytes that
-    are not UTF-8 are kept with backslash escapes rather than dropped.
+    are not UTF-8 are kept with backslash escapes rather than dropped; a key over
+    :data:`DLQ_KEY_MAX` bytes is recorded as null.
     ``rejected_at`` must be timezone-aware. At most :data:`DLQ_ORIGINAL_MAX`
     bytes of the original are kept (see :func:`kept_original`);
     ``original_size`` is the size of the whole original and ``truncated`` says
@@ -75,7 +79,9 @@ def dlq_record(
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if isinstance(key, bytes | bytearray | memoryview):
-        key = bytes(key).decode("utf-8", "backslashreplace")
+        key = None if len(key) > DLQ_KEY_MAX else bytes(key).decode("utf-8", "backslashreplace")
+    elif key is not None and len(key.encode("utf-8", "surrogatepass")) > DLQ_KEY_MAX:
+        key = None
     raw = rejection.raw
     kept, text = kept_original(raw)
     return {

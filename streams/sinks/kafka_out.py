@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.codec import dlq_record, encode
+from streams.codec.dlq import DLQ_KEY_MAX
 from streams.codec.types import Rejection
 
 
@@ -61,4 +62,7 @@ def dlq_message(
         source="worker",
         rejected_at=datetime.fromtimestamp(rejected_at, UTC),
     )
-    return OutMessage(topic, key, encode(record))
+    # Keyed as received (so a DLQ consumer sees the same partitioning), unless the key is
+    # too long to be a customer id: then no key, or the record could exceed Kafka's limit.
+    kept_key = key if key is None or len(key) <= DLQ_KEY_MAX else None
+    return OutMessage(topic, kept_key, encode(record))

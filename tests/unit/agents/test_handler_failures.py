@@ -40,6 +40,16 @@ def test_a_900_kb_record_gives_a_dlq_message_kafka_accepts(h: Harness) -> None:
     assert (record["truncated"], record["original_size"]) == (True, len(value))
 
 
+def test_a_huge_kafka_key_gives_a_dlq_message_kafka_accepts(h: Harness) -> None:
+    key = b"k" * 900_000  # Kafka lets a ~1 MB key through; no customer id is that long
+    result = h.batch(h.record(TOPICS.touchpoints, raw(event(1)), key))
+    (dlq,) = messages(result, TOPICS.dlq)
+    assert dlq.key is None and dlq.value is not None
+    assert len(dlq.value) < KAFKA_DEFAULT_MAX_MESSAGE
+    record = orjson.loads(dlq.value)
+    assert (record["reason"], record["key"]) == ("invalid_value", None)
+
+
 # -- an exception on one record ---------------------------------------------------------
 class Boom(RuntimeError):
     pass
