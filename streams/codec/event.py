@@ -78,6 +78,7 @@ _valid_types: set[str] = set(EVENT_TYPES)
 _VALID_TYPES_CAP: Final = 4096
 
 _ROOT: Final = "$"
+_INF: Final = float("inf")
 
 
 def _is_event_type(value: str) -> bool:
@@ -176,6 +177,7 @@ def check_event(
                 or (kind is not float and kind is not int)
                 or number < bound[0]
                 or (bound[1] is not None and number > bound[1])
+                or not number < _INF  # NaN or infinity: only a Python caller can pass one
             ):
                 return _metrics_fault(metrics, faults.as_bytes(raw))
         if not owned:
@@ -353,6 +355,13 @@ def _metrics_fault(metrics: dict[str, object], raw: bytes) -> Rejection:
             continue
         number = metrics[key]
         kind = type(number)
+        if kind is float and (number != number or number == _INF):  # NaN, +Infinity
+            return faults.reject(
+                faults.INVALID_VALUE,
+                f"expected a finite number (JSON has no NaN or Infinity), got {number!r}",
+                f"{path}.{key}",
+                raw,
+            )
         if (
             (kind is not float and kind is not int)
             or number < low  # type: ignore[operator]

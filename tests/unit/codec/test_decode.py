@@ -366,3 +366,14 @@ def test_fast_construction_matches_the_dataclasses() -> None:
     assert type(got) is TouchpointEvent and type(got.journey) is Journey  # type: ignore[union-attr]
     with pytest.raises(AttributeError):  # still frozen
         got.event_id = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_a_python_caller_cannot_pass_a_non_finite_metric(number: float) -> None:
+    """JSON has no NaN or Infinity (orjson would write null): validate_event refuses them."""
+    obj = {"event_id": "e1", "customer_id": "c1", "occurred_at": "2026-03-01T12:00:00Z",
+           "channel": "web", "type": "page.viewed", "metrics": {"wait_seconds": number}}  # fmt: skip
+    rejection = validate_event(obj)
+    assert isinstance(rejection, Rejection)
+    assert (rejection.reason, rejection.path) == ("invalid_value", "$.metrics.wait_seconds")
+    assert "finite" in rejection.message
