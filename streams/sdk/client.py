@@ -43,6 +43,7 @@ from streams.sdk.helpers import (
     StoreEvents,
     WebEvents,
 )
+from streams.sdk.http_transport import DEFAULT_TIMEOUT as DEFAULT_HTTP_TIMEOUT
 from streams.settings import Settings
 
 _BATCH_SIZE = 100
@@ -155,10 +156,13 @@ class TouchpointClient(AnyChannelEvents):
         *,
         api_key: str,
         settings: Settings | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_HTTP_TIMEOUT,
         **options: Any,
     ) -> TouchpointClient:
         """POST batches to the collector (default URL from the collector settings).
+
+        ``timeout`` (seconds per request) defaults to 20, longer than the 15 s the
+        collector waits for Kafka, so its verdict (200, or 503 to retry) arrives.
 
         ``batch_size`` is capped at the collector's 500 events per request; the
         transport also splits a batch whose body would pass 1 MiB.

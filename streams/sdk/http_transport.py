@@ -10,6 +10,7 @@ many requests as it takes.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import math
 import urllib.error
@@ -17,6 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.message import Message
 from typing import Any, Final
 
 from streams.collector.body import MAX_BODY_BYTES, MAX_EVENTS
@@ -31,6 +33,12 @@ from streams.sdk.outcomes import (
 )
 
 USER_AGENT = "touchpoint-sdk-python/0.1"
+# The collector answers only once Kafka has acknowledged a request's events, and waits up
+# to 15 s for that before answering 503 (REQUEST_TIMEOUT_MS in streams/collector/producer.py;
+# not imported: that module loads aiokafka). A client that gave up sooner would retry events
+# the collector may still make durable, and could report RetriesExhaustedError for events
+# that did arrive. 20 s leaves time for the collector's verdict to come back.
+DEFAULT_TIMEOUT: Final = 20.0
 _HEAD: Final = b'{"events":['
 _TAIL: Final = b"]}"
 _ENVELOPE: Final = len(_HEAD) + len(_TAIL)
@@ -73,8 +81,10 @@ class HttpTransport:
     alone. A batch goes as one request or, above ``max_events`` events or
     ``max_body_bytes`` bytes (the collector's limits), as several.
 
-    Answers: 2xx with per-event ``results`` (rejected ones become refusals);
-    429 and 5xx and connection errors are retryable (``Retry-After`` honoured):
+    Answers: 2xx with per-event ``results`` (rejected ones become refusals); a
+    2xx without them (not the collector's JSON, e.g. a proxy's HTML page), 429,
+    5xx, connection errors and errors while reading the answer (truncated body,
+    reset, TLS error, timeout) are retryable (``Retry-After`` honoured):
     that request's events and those of the requests not yet sent are retried;
     any other 4xx is final for that request's events, per event when the body
     has ``results`` (a 401 also for the requests not yet sent: same key).
@@ -85,7 +95,7 @@ class HttpTransport:
         base_url: str,
         api_key: str,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         path: str = "/v1/events",
         max_events: int = MAX_EVENTS,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -162,29 +172,60 @@ class HttpTransport:
                 "User-Agent": USER_AGENT,
             },
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return _results(_json(response.read()), count, status=None)
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-            status = exc.code
-            if status == 429 or status >= 500:
-                raise RetryableDeliveryError(
-                    f"collector at {self.url} answered {status}: {_summary(body)}",
-                    retry_after=parse_retry_after(exc.headers.get("Retry-After")),
-                ) from exc
+        status, body, headers = self._exchange(request)
+        if 200 <= status < 300:
             parsed = _json(body)
-            if isinstance(parsed, dict) and isinstance(parsed.get("results"), list):
-                return _results(parsed, count, status=status, summary=_summary(body))
-            raise RejectedDeliveryError(
-                f"collector at {self.url} answered {status}: {_summary(body)}{_hint(status)}",
-                status=status,
-            ) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
+            if not (isinstance(parsed, dict) and isinstance(parsed.get("results"), list)):
+                # Not the collector talking (a proxy's or captive portal's page, say): no
+                # event is known to have arrived. Sending again is safe, as the workers
+                # ignore a repeated event_id.
+                raise RetryableDeliveryError(
+                    f"collector at {self.url} answered {status} with "
+                    f"{_received(body, headers)} instead of its JSON results: is a proxy "
+                    "or captive portal in the way? Check the collector URL"
+                )
+            return _results(parsed, count, status=None)
+        if status == 429 or status >= 500:
             raise RetryableDeliveryError(
-                f"collector not reachable at {self.url} ({reason}): is `touchpoint collector` "
-                "running?"
+                f"collector at {self.url} answered {status}: {_summary(body)}",
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+            )
+        parsed = _json(body)
+        if isinstance(parsed, dict) and isinstance(parsed.get("results"), list):
+            return _results(parsed, count, status=status, summary=_summary(body))
+        raise RejectedDeliveryError(
+            f"collector at {self.url} answered {status}: {_summary(body)}{_hint(status)}",
+            status=status,
+        )
+
+    def _exchange(self, request: urllib.request.Request) -> tuple[int, bytes, Message]:
+        """Status, body and headers of one request; any transport failure is retryable.
+
+        The connection can fail while the answer is read, too: a truncated body
+        (``IncompleteRead``), a garbled status line (``BadStatusLine``), a reset,
+        a TLS error or a timeout. None of these says the events were refused, so
+        they are retried like a refused connection.
+        """
+        try:
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    return response.status, response.read(), response.headers
+            except urllib.error.HTTPError as exc:  # a non-2xx answer; its body is read here
+                with exc:
+                    return exc.code, exc.read(), exc.headers
+        except urllib.error.URLError as exc:  # before any answer: refused, DNS, TLS handshake
+            raise RetryableDeliveryError(
+                f"collector not reachable at {self.url} ({exc.reason}): is `touchpoint "
+                "collector` running?"
+            ) from exc
+        except TimeoutError as exc:
+            raise RetryableDeliveryError(
+                f"collector at {self.url} did not answer within {self.timeout:g}s: retrying"
+            ) from exc
+        except (http.client.HTTPException, OSError) as exc:  # incl. ssl.SSLError, resets
+            raise RetryableDeliveryError(
+                f"collector at {self.url} broke off its answer ({type(exc).__name__}: {exc}): "
+                "retrying"
             ) from exc
 
     def close(self, timeout: float | None = None) -> None:
@@ -208,6 +249,16 @@ def _summary(body: bytes) -> str:
     return text[:200] or "(empty body)"
 
 
+def _received(body: bytes, headers: Message) -> str:
+    """What came back, for an error message: its content type and how it starts."""
+    kind = headers.get("Content-Type") or "no Content-Type"
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return f"an empty body ({kind})"
+    more = "..." if len(text) > 120 else ""
+    return f"a {kind} body {text[:120]!r}{more}"
+
+
 def _hint(status: int) -> str:
     if status in (401, 403):
         return " (check the API key sent as X-API-Key and the channels it may send)"
@@ -220,8 +271,8 @@ def _results(body: Any, count: int, *, status: int | None, summary: str = "") ->
     """Per-event answers; on a 4xx, events the server did not mention failed too."""
     result = SendResult()
     results = body.get("results") if isinstance(body, dict) else None
-    if not isinstance(results, list):
-        return result  # a 2xx without detail: the server took the whole batch
+    if not isinstance(results, list):  # callers pass only answers holding a results list
+        return result
     seen: set[int] = set()
     for item in results:
         if not isinstance(item, dict) or not isinstance(item.get("index"), int):

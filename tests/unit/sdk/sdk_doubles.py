@@ -8,6 +8,9 @@ the wire without mocking urllib.
 from __future__ import annotations
 
 import json
+import socket
+import socketserver
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +22,8 @@ class Answer:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is instead of JSON (e.g. a proxy's HTML page)
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -50,8 +55,10 @@ class ScriptedCollector:
                     events = body.get("events", []) if isinstance(body, dict) else []
                     payload = accepted_all(events)
                 data = json.dumps(payload).encode() if payload is not None else b""
+                if answer.raw is not None:
+                    data = answer.raw
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -68,6 +75,63 @@ class ScriptedCollector:
 
     def answer(self, *answers: Answer) -> None:
         self.script = list(answers)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+
+ACCEPT_ALL = b"accept-all"  # a RawCollector script entry: a proper 200 accepting every event
+RESET = b"reset"  # a RawCollector script entry: reset the connection (RST) without answering
+
+
+class RawCollector:
+    """A TCP server on 127.0.0.1 that answers each request with scripted raw bytes.
+
+    For answers http.server cannot give: a truncated body, a garbled status
+    line, a connection reset. Each request takes the next entry (the last one
+    repeats): bytes to write before closing, :data:`RESET`, or
+    :data:`ACCEPT_ALL`. ``requests`` counts the requests read.
+    """
+
+    def __init__(self, *script: bytes) -> None:
+        self.script = list(script)
+        self.requests = 0
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                length = 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                body = json.loads(self.rfile.read(length) or b"null")
+                with owner._lock:
+                    owner.requests += 1
+                    entry = owner.script.pop(0) if len(owner.script) > 1 else owner.script[0]
+                if entry == RESET:
+                    linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    return
+                if entry == ACCEPT_ALL:
+                    data = json.dumps(accepted_all(body["events"])).encode()
+                    entry = (
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+                        + data
+                    )
+                self.wfile.write(entry)
+
+        self.server = _ThreadingServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
     def close(self) -> None:
         self.server.shutdown()

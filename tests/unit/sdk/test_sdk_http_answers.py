@@ -1,0 +1,166 @@
+"""HTTP mode: answers that are not the collector's, and connections that break mid-answer.
+
+A truncated body, a garbled status line, a reset or a TLS error says nothing
+about the events, and neither does a 2xx page that is not the collector's JSON
+(a proxy or captive portal): all are retried, never reported as delivered or
+failed for good.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sdk_doubles import ACCEPT_ALL, RESET, Answer, RawCollector
+
+from streams.sdk import TouchpointClient
+from streams.sdk.emitter import Emitter, RetriesExhaustedError, RetryableDeliveryError, RetryPolicy
+from streams.sdk.http_transport import DEFAULT_TIMEOUT, HttpTransport
+
+
+def ev(n: int) -> dict[str, Any]:
+    return {"event_id": f"e{n}", "customer_id": f"c{n}", "channel": "web", "type": "page.error"}
+
+
+def emitter_for(url: str, recorder: Any, sleeps: Any, **kwargs: Any) -> Emitter:
+    return Emitter(
+        HttpTransport(url, "s3cret", timeout=5),
+        on_success=recorder.on_success,
+        on_failure=recorder.on_failure,
+        sleep=sleeps,
+        **kwargs,
+    )
+
+
+def test_the_default_timeout_outlasts_the_collectors_wait_for_kafka(collector: Any) -> None:
+    from streams.collector.producer import REQUEST_TIMEOUT_MS
+
+    collector_wait = REQUEST_TIMEOUT_MS / 1000
+    assert DEFAULT_TIMEOUT >= collector_wait + 5
+    assert HttpTransport(collector.url, "k").timeout == DEFAULT_TIMEOUT
+    client = TouchpointClient.http(collector.url, api_key="k", autostart=False)
+    assert isinstance(client.transport, HttpTransport)
+    assert client.transport.timeout == DEFAULT_TIMEOUT
+    client.close()
+
+
+TRUNCATED_200 = (
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"results": ['
+)
+TRUNCATED_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 500\r\n\r\n{"error": '
+)
+GARBLED_STATUS = b"garbage\r\n\r\n"
+NOTHING = b""  # the server closes without a word (RemoteDisconnected)
+
+
+@pytest.fixture
+def raw_collector() -> Iterator[list[RawCollector]]:
+    servers: list[RawCollector] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [TRUNCATED_200, TRUNCATED_503, GARBLED_STATUS, NOTHING, RESET],
+    ids=["incomplete-read", "incomplete-error-body", "bad-status-line", "disconnected", "reset"],
+)
+def test_a_connection_broken_mid_answer_is_retried(
+    broken: bytes, raw_collector: list[RawCollector], recorder: Any, sleeps: Any
+) -> None:
+    server = RawCollector(broken, ACCEPT_ALL)
+    raw_collector.append(server)
+    emitter = emitter_for(server.url, recorder, sleeps)
+    emitter.track(ev(0))
+    emitter.track(ev(1))
+    assert emitter.flush(timeout=10)
+    assert recorder.failed == []
+    assert recorder.succeeded == [ev(0), ev(1)]
+    assert server.requests == 2 and len(sleeps) == 1
+    emitter.close()
+
+
+def test_a_read_that_keeps_breaking_ends_in_retries_exhausted_naming_the_fault(
+    raw_collector: list[RawCollector], recorder: Any, sleeps: Any
+) -> None:
+    server = RawCollector(TRUNCATED_200)
+    raw_collector.append(server)
+    emitter = emitter_for(server.url, recorder, sleeps, retry=RetryPolicy(max_retries=2))
+    emitter.track(ev(0))
+    assert emitter.flush(timeout=10)
+    [(events, error)] = recorder.failed
+    assert events == [ev(0)] and isinstance(error, RetriesExhaustedError)
+    assert isinstance(error.last_error, RetryableDeliveryError)
+    assert "broke off its answer (IncompleteRead" in str(error)
+    assert server.requests == 3
+    emitter.close()
+
+
+class _TlsBrokenResponse:
+    """A response whose body read fails with a TLS error (no TLS server needed)."""
+
+    status = 200
+    headers: dict[str, str] = {}
+
+    def __enter__(self) -> _TlsBrokenResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read(self) -> bytes:
+        raise ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
+
+
+def test_a_tls_error_while_reading_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _TlsBrokenResponse())
+    result = HttpTransport("https://collector.example", "k")([ev(0), ev(1)])
+    assert result.retry == [0, 1] and result.refused == []
+    assert isinstance(result.retry_error, RetryableDeliveryError)
+    assert "SSLError" in str(result.retry_error)
+
+
+PORTAL = b"<html><head><title>Sign in to Hotel WiFi</title></head><body>...</body></html>"
+
+
+def test_a_2xx_html_page_is_retried_not_taken_as_delivered(
+    collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    collector.answer(Answer(200, raw=PORTAL, content_type="text/html"), Answer(200, None))
+    emitter = emitter_for(collector.url, recorder, sleeps)
+    emitter.track(ev(0))
+    assert emitter.flush(timeout=10)
+    assert len(collector.requests) == 2 and len(sleeps) == 1
+    assert recorder.succeeded == [ev(0)] and recorder.failed == []
+    emitter.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "shown"),
+    [
+        (PORTAL, "text/html", "a text/html body '<html><head><title>Sign in to Hotel WiFi"),
+        (b"", "text/plain", "an empty body (text/plain)"),
+        (b'{"ok": true}', "application/json", "a application/json body '{\"ok\": true}'"),
+    ],
+    ids=["html", "empty", "json-without-results"],
+)
+def test_a_2xx_that_is_not_the_collectors_json_says_what_came_back(
+    raw: bytes, content_type: str, shown: str, collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    collector.answer(Answer(200, raw=raw, content_type=content_type))
+    emitter = emitter_for(collector.url, recorder, sleeps, retry=RetryPolicy(max_retries=1))
+    emitter.track(ev(0))
+    assert emitter.flush(timeout=10)
+    assert recorder.succeeded == []
+    [(events, error)] = recorder.failed
+    assert events == [ev(0)] and isinstance(error, RetriesExhaustedError)
+    message = str(error)
+    assert "answered 200 with " + shown in message
+    assert "instead of its JSON results" in message and "proxy" in message
+    emitter.close()
