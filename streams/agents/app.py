@@ -6,12 +6,13 @@ customer's state is made by the one agent that owns the customer's
 partition, in partition order. All these topics have the same partition count,
 so Faust's assignor co-partitions them with the state table's changelog.
 
-Per batch (:class:`~streams.agents.batching.EventBatcher`): handle (pure),
-produce the outputs and wait for Kafka's acknowledgement, then write the state
-to the table's store and produce its changelog records (acknowledged too), then
-offer the snapshots to the Redis write-behind, then ack the events. Faust
-commits acked offsets only (``at_least_once``); the engine's event-id
-de-duplication makes a redelivered batch change nothing.
+Per batch (:class:`~streams.agents.batching.EventBatcher`): handle (pure), then
+publish (:class:`~streams.agents.publish.Publisher`: the outputs acknowledged by
+Kafka, then the state's changelog records acknowledged, then the local store,
+then the snapshots offered to the Redis write-behind; retried until it
+succeeds), then ack the events. Faust commits acked offsets only
+(``at_least_once``); the engine's event-id de-duplication makes a redelivered
+batch change nothing.
 """
 
 from __future__ import annotations
