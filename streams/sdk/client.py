@@ -15,6 +15,7 @@ callbacks).
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Mapping
@@ -56,10 +57,27 @@ class Transport(Protocol):
 
 
 def _shutdown(emitter: Emitter, transport: Transport, timeout: float | None) -> bool:
+    """Close the emitter, then the transport, within ``timeout`` seconds in all.
+
+    The transport gets what is left of ``timeout`` (its own default when None):
+    a Kafka producer's close would otherwise wait its default 10 s more.
+    """
+    if emitter.on_delivery_thread():
+        # Garbage collection ran the finalizer on the delivery thread (a callback dropped
+        # the last reference to the client). That thread cannot wait for itself: another
+        # one closes, after the callback returns.
+        threading.Thread(
+            target=_shutdown, args=(emitter, transport, timeout), name="touchpoint-sdk-close"
+        ).start()
+        return True
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         return emitter.close(timeout)
     finally:
-        transport.close()
+        if deadline is None:
+            transport.close()
+        else:
+            transport.close(max(0.0, deadline - time.monotonic()))
 
 
 class TouchpointClient(AnyChannelEvents):
@@ -205,14 +223,21 @@ class TouchpointClient(AnyChannelEvents):
         return checked.event_id
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until every queued event is delivered or reported failed (or timeout)."""
+        """Block until every queued event is delivered or reported failed (or timeout).
+
+        Raises :class:`~streams.errors.DeliveryError` when called from an
+        ``on_success``/``on_failure`` callback (it would wait for itself).
+        """
         return self.emitter.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Flush (up to ``timeout``, default ``close_timeout``) and release the transport.
+        """Flush and release the transport, within ``timeout`` (default ``close_timeout``) s.
 
         Events still undelivered are reported to ``on_failure``. True when none were lost.
+        Raises :class:`~streams.errors.DeliveryError`, leaving the client open
+        and working, when called from an ``on_success``/``on_failure`` callback.
         """
+        self.emitter.refuse_on_delivery_thread("close")
         if not self._finalizer.alive:
             return True
         if timeout is None:

@@ -130,10 +130,13 @@ class Emitter:
                 raise ClosedError("the Touchpoint client is closed; create a new one to send")
             full = len(self._buffer) >= self.max_buffer
             if not full:
-                if not self._buffer:
+                first = not self._buffer
+                if first:
                     self._oldest_at = self._clock()
                 self._buffer.append(event)
-                if len(self._buffer) >= self.batch_size:
+                # The idle delivery thread waits without a deadline: the first event must
+                # wake it so that it starts the flush_interval count.
+                if first or len(self._buffer) >= self.batch_size:
                     self._cond.notify_all()
         if full:
             self._fail(
@@ -152,8 +155,16 @@ class Emitter:
         with self._cond:
             return len(self._buffer) + self._in_flight
 
+    def on_delivery_thread(self) -> bool:
+        """True when called on the delivery thread, i.e. from an on_success/on_failure callback."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Send everything buffered now; True once all of it is delivered or reported failed."""
+        """Send everything buffered now; True once all of it is delivered or reported failed.
+
+        Raises :class:`DeliveryError` when called from a callback (see :meth:`close`).
+        """
+        self.refuse_on_delivery_thread("flush")
         self.start()
         with self._cond:
             self._flush_requested = True
@@ -171,7 +182,12 @@ class Emitter:
         ``on_failure`` with :class:`ClosedError`. Returns False only when a
         batch was still being sent at the deadline (its callback comes when
         that send ends); True when every event was delivered or reported.
+
+        Raises :class:`DeliveryError`, changing nothing, when called from an
+        ``on_success``/``on_failure`` callback: those run on the delivery
+        thread, which close() would wait for, i.e. wait for itself.
         """
+        self.refuse_on_delivery_thread("close")
         with self._cond:
             if self._stopped:
                 return True
@@ -195,6 +211,16 @@ class Emitter:
                 ClosedError(f"client closed with {len(left)} event(s) not yet sent"),
             )
         return unresolved == 0
+
+    def refuse_on_delivery_thread(self, method: str) -> None:
+        """Raise :class:`DeliveryError` if ``method`` (flush/close) is called from a callback."""
+        if self.on_delivery_thread():
+            raise DeliveryError(
+                f"{method}() called from an on_success/on_failure callback: callbacks run on "
+                f"the SDK's delivery thread, and {method}() waits for that thread, so it would "
+                f"wait for itself. Call {method}() from your own code, not from a callback "
+                "(a callback may call track()); the client was left as it was"
+            )
 
     # -- delivery thread ---------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ built, so HTTP-only users never load it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from streams.errors import ConfigError, DeliveryError, KafkaUnavailable, ValidationError
 from streams.sdk.encoding import encode_record
 from streams.sdk.outcomes import Event, Refusal, RetryableDeliveryError, SendResult
+
+log = logging.getLogger("streams.sdk")
 
 # Past the batch's delivery timeout, wait this much more for the producer's own verdict.
 _GRACE_SECONDS = 5.0
@@ -143,7 +146,24 @@ class KafkaTransport:
             )
 
     def close(self, timeout: float | None = 10.0) -> None:
-        self.producer.close(timeout=timeout)
+        """Close the producer, waiting up to ``timeout`` s for records not yet acknowledged.
+
+        When some are still unacknowledged at the deadline, kafka-python raises
+        and leaves the producer open; that is logged, not raised: the client's
+        close() already returns False for them, and their callbacks come once
+        the producer's delivery timeout settles them.
+        """
+        from kafka.errors import KafkaError
+
+        try:
+            self.producer.close(timeout=timeout)
+        except KafkaError as exc:
+            log.warning(
+                "touchpoint SDK: Kafka producer not closed within %ss, records still "
+                "unacknowledged (%s)",
+                timeout,
+                exc,
+            )
 
 
 def _too_large(exc: Exception) -> ValidationError:

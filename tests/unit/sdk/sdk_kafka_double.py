@@ -20,11 +20,17 @@ class DoneFuture:
 class FakeProducer:
     """send() asks ``on_send(number)`` (0-based call count) what to do: return or raise."""
 
-    def __init__(self, on_send: Callable[[int], BaseException | None] | None = None) -> None:
+    def __init__(
+        self,
+        on_send: Callable[[int], BaseException | None] | None = None,
+        close_error: BaseException | None = None,
+    ) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self.calls = 0
         self.on_send = on_send
         self.closed = False
+        self.close_timeouts: list[float | None] = []
+        self.close_error = close_error  # raised by close(), as kafka-python does on a timeout
 
     def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> Any:
         number = self.calls
@@ -36,4 +42,7 @@ class FakeProducer:
         return DoneFuture()
 
     def close(self, timeout: float | None = None) -> None:
+        self.close_timeouts.append(timeout)
+        if self.close_error is not None:
+            raise self.close_error
         self.closed = True

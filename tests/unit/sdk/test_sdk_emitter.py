@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -174,6 +175,18 @@ def test_flush_interval_sends_a_partial_batch(recorder: Any) -> None:
     emitter = Emitter(send, batch_size=100, flush_interval=0.05, on_success=recorder.on_success)
     emitter.track(ev(1))
     assert recorder.done.wait(timeout=5), "the interval should flush a partial batch"
+    assert send.calls == [[ev(1)]]
+    emitter.close()
+
+
+def test_flush_interval_sends_a_partial_batch_after_the_thread_went_idle(
+    recorder: Any,
+) -> None:
+    send = ScriptedSend(SendResult())
+    emitter = Emitter(send, batch_size=100, flush_interval=0.05, on_success=recorder.on_success)
+    time.sleep(0.2)  # let the delivery thread reach its idle wait (no deadline) first
+    emitter.track(ev(1))
+    assert recorder.done.wait(timeout=5), "the first event should wake the idle thread"
     assert send.calls == [[ev(1)]]
     emitter.close()
 

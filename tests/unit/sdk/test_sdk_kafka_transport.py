@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
+import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from sdk_kafka_double import FakeProducer
 
@@ -72,3 +74,20 @@ def test_records_are_keyed_by_customer_id() -> None:
     transport(producer)([ev(7)])
     [(topic, key, value)] = producer.sent
     assert (topic, key, orjson.loads(value)) == ("t.touchpoints", b"c7", ev(7))
+
+
+def test_close_passes_its_timeout_to_the_producer() -> None:
+    producer = FakeProducer()
+    transport(producer).close(0.75)
+    assert producer.close_timeouts == [0.75] and producer.closed
+
+
+def test_a_producer_that_cannot_flush_in_time_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    producer = FakeProducer(close_error=KafkaTimeoutError("Timeout waiting for future"))
+    with caplog.at_level(logging.WARNING, logger="streams.sdk"):
+        transport(producer).close(0.5)
+    assert producer.close_timeouts == [0.5]
+    assert "Kafka producer not closed within 0.5s" in caplog.text
+    assert "Timeout waiting for future" in caplog.text
