@@ -36,6 +36,11 @@ class KafkaTransport:
     so a batch holds the delivery thread for about one ``delivery_timeout``
     (plus the wait for acknowledgements), not one per event.
 
+    A Kafka error that says trying again cannot help (``retriable`` False,
+    e.g. ``TopicAuthorizationFailedError``), whether ``send()`` raises it or
+    the record's acknowledgement carries it, refuses that event for good with
+    a :class:`DeliveryError`; retriable ones are left to the emitter's retries.
+
     ``producer`` (tests): an already-built producer; the producer options
     are then not used.
     """
@@ -100,6 +105,7 @@ class KafkaTransport:
         from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
         result = SendResult()
+        refusals = _Refusals(self.topic)
         futures: list[tuple[int, Any]] = []
         blocked: Exception | None = None  # the send() timeout that ended this batch's sends
         for index, event in enumerate(batch):
@@ -119,7 +125,12 @@ class KafkaTransport:
                 blocked = exc
                 self._retry(result, index, exc)
             except KafkaError as exc:
-                self._retry(result, index, exc)
+                # Retriable ones (a connection lost, a leader moving) may pass; the others
+                # (e.g. TopicAuthorizationFailedError, a closed producer) never will.
+                if getattr(exc, "retriable", False):
+                    self._retry(result, index, exc)
+                else:
+                    result.refused.append(Refusal(index, refusals.error_for(exc)))
         deadline = _now() + self.delivery_timeout + _GRACE_SECONDS
         for index, future in futures:
             try:
@@ -132,9 +143,7 @@ class KafkaTransport:
                 if getattr(exc, "retriable", False):
                     self._retry(result, index, exc)
                 else:
-                    result.refused.append(
-                        Refusal(index, DeliveryError(f"Kafka refused the record: {exc}"))
-                    )
+                    result.refused.append(Refusal(index, refusals.error_for(exc)))
         result.retry.sort()
         return result
 
@@ -164,6 +173,37 @@ class KafkaTransport:
                 timeout,
                 exc,
             )
+
+
+class _Refusals:
+    """One :class:`DeliveryError` per distinct Kafka error in a batch.
+
+    Events refused for the same reason share the error object, so the
+    emitter reports them in one ``on_failure`` call, not one call per event.
+    """
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._seen: dict[tuple[type, str], DeliveryError] = {}
+
+    def error_for(self, exc: Exception) -> DeliveryError:
+        key = (type(exc), str(exc))
+        if key not in self._seen:
+            self._seen[key] = DeliveryError(
+                f"Kafka refused the record for good ({type(exc).__name__}: {exc}); not "
+                f"retried{_hint(exc, self.topic)}"
+            )
+        return self._seen[key]
+
+
+def _hint(exc: Exception, topic: str) -> str:
+    from kafka.errors import AuthorizationError, IllegalStateError
+
+    if isinstance(exc, AuthorizationError):
+        return f": grant this producer WRITE on topic {topic!r} (Kafka ACLs)"
+    if isinstance(exc, IllegalStateError):
+        return ": the producer is closed; create a new client"
+    return ""
 
 
 def _too_large(exc: Exception) -> ValidationError:

@@ -7,11 +7,17 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import (
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+)
 from sdk_kafka_double import FakeProducer
 
-from streams.errors import ValidationError
-from streams.sdk.emitter import RetryableDeliveryError
+from streams.errors import DeliveryError, ValidationError
+from streams.sdk.emitter import Emitter, RetryableDeliveryError
 from streams.sdk.transports import KafkaTransport
 
 
@@ -91,3 +97,50 @@ def test_a_producer_that_cannot_flush_in_time_is_logged_not_raised(
     assert producer.close_timeouts == [0.5]
     assert "Kafka producer not closed within 0.5s" in caplog.text
     assert "Timeout waiting for future" in caplog.text
+
+
+def test_a_send_error_that_cannot_pass_refuses_the_events_for_good() -> None:
+    producer = FakeProducer(on_send=lambda number: TopicAuthorizationFailedError({"t.touchpoints"}))
+    result = transport(producer)([ev(n) for n in range(3)])
+    assert result.retry == [] and result.retry_error is None
+    assert [r.index for r in result.refused] == [0, 1, 2]
+    errors = {id(r.error) for r in result.refused}
+    assert len(errors) == 1  # one reason, one error: reported in one on_failure call
+    error = result.refused[0].error
+    assert isinstance(error, DeliveryError) and not isinstance(error, RetryableDeliveryError)
+    assert "TopicAuthorizationFailedError" in str(error)
+    assert "WRITE on topic 't.touchpoints'" in str(error)
+
+
+def test_non_retriable_and_retriable_send_errors_are_told_apart() -> None:
+    failures: dict[int, Exception] = {
+        0: IllegalStateError("KafkaProducer already closed!"),
+        1: KafkaConnectionError("connection to kafka-0 lost"),
+    }
+    producer = FakeProducer(on_send=lambda number: failures.get(number))
+    result = transport(producer)([ev(0), ev(1), ev(2)])
+    [refusal] = result.refused
+    assert refusal.index == 0 and "producer is closed" in str(refusal.error)
+    assert result.retry == [1]
+    assert isinstance(result.retry_error, RetryableDeliveryError)
+    assert [orjson.loads(value)["event_id"] for _, _, value in producer.sent] == ["e2"]
+
+
+def test_each_event_refused_by_send_ends_in_exactly_one_failure_callback(
+    recorder: Any, sleeps: Any
+) -> None:
+    producer = FakeProducer(on_send=lambda number: TopicAuthorizationFailedError({"t.touchpoints"}))
+    emitter = Emitter(
+        transport(producer),
+        on_success=recorder.on_success,
+        on_failure=recorder.on_failure,
+        sleep=sleeps,
+    )
+    for n in range(3):
+        emitter.track(ev(n))
+    assert emitter.flush(timeout=10)
+    assert sleeps == [] and producer.calls == 3  # tried once each, never retried
+    [(events, error)] = recorder.failed
+    assert events == [ev(0), ev(1), ev(2)] and recorder.succeeded == []
+    assert "TopicAuthorizationFailedError" in str(error)
+    emitter.close()
