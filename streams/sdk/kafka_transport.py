@@ -102,7 +102,7 @@ class KafkaTransport:
             ) from exc
 
     def __call__(self, batch: list[Event]) -> SendResult:
-        from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
         result = SendResult()
         refusals = _Refusals(self.topic)
@@ -119,33 +119,34 @@ class KafkaTransport:
             key, value = record
             try:
                 futures.append((index, self.producer.send(self.topic, key=key, value=value)))
-            except MessageSizeTooLargeError as exc:
-                result.refused.append(Refusal(index, _too_large(exc)))
             except KafkaTimeoutError as exc:
                 blocked = exc
                 self._retry(result, index, exc)
             except KafkaError as exc:
-                # Retriable ones (a connection lost, a leader moving) may pass; the others
-                # (e.g. TopicAuthorizationFailedError, a closed producer) never will.
-                if getattr(exc, "retriable", False):
-                    self._retry(result, index, exc)
-                else:
-                    result.refused.append(Refusal(index, refusals.error_for(exc)))
+                self._failed(result, refusals, index, exc)
         deadline = _now() + self.delivery_timeout + _GRACE_SECONDS
         for index, future in futures:
             try:
                 future.get(timeout=max(0.1, deadline - _now()))
-            except MessageSizeTooLargeError as exc:
-                result.refused.append(Refusal(index, _too_large(exc)))
-            except KafkaTimeoutError as exc:
-                self._retry(result, index, exc)
             except KafkaError as exc:
-                if getattr(exc, "retriable", False):
-                    self._retry(result, index, exc)
-                else:
-                    result.refused.append(Refusal(index, refusals.error_for(exc)))
+                self._failed(result, refusals, index, exc)
         result.retry.sort()
         return result
+
+    def _failed(
+        self, result: SendResult, refusals: _Refusals, index: int, exc: Exception
+    ) -> None:
+        """One event's Kafka error: too large or never possible (e.g. an authorization
+        failure, a closed producer) refuses it for good; a timeout or a retriable error
+        (a connection lost, a leader moving) tries it again."""
+        from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+        if isinstance(exc, MessageSizeTooLargeError):
+            result.refused.append(Refusal(index, _too_large(exc)))
+        elif isinstance(exc, KafkaTimeoutError) or getattr(exc, "retriable", False):
+            self._retry(result, index, exc)
+        else:
+            result.refused.append(Refusal(index, refusals.error_for(exc)))
 
     def _retry(self, result: SendResult, index: int, exc: Exception) -> None:
         result.retry.append(index)

@@ -69,6 +69,18 @@ def break_event(h: Harness, event_id: str, *, mutate_first: bool = True) -> None
     h.engine.apply = failing  # type: ignore[method-assign]
 
 
+def break_snapshot(h: Harness, customer_id: str) -> None:
+    """Make the engine fail to snapshot ``customer_id`` (its new state cannot be written)."""
+    snapshot = h.engine.snapshot
+
+    def failing(state: Any) -> Any:
+        if state.customer_id == customer_id:
+            raise Boom("cannot snapshot")
+        return snapshot(state)
+
+    h.engine.snapshot = failing  # type: ignore[method-assign]
+
+
 def dlq_records(result: BatchResult) -> list[dict[str, Any]]:
     return [orjson.loads(m.value) for m in messages(result, TOPICS.dlq) if m.value is not None]
 
@@ -111,14 +123,7 @@ def test_a_failure_on_a_customers_first_record_leaves_its_stored_state_alone(
 
 
 def test_a_failure_writing_a_customers_state_sends_its_records_to_the_dlq(h: Harness) -> None:
-    snapshot = h.engine.snapshot
-
-    def failing(state: Any) -> Any:
-        if state.customer_id == "c1":
-            raise Boom("cannot snapshot")
-        return snapshot(state)
-
-    h.engine.snapshot = failing  # type: ignore[method-assign]
+    break_snapshot(h, "c1")
     records = [
         h.record(TOPICS.touchpoints, raw(event(1)), b"c1"),
         h.record(TOPICS.touchpoints, raw(event(2, customer="c2")), b"c2"),
@@ -137,14 +142,7 @@ def test_a_failure_writing_a_customers_state_sends_its_records_to_the_dlq(h: Har
 
 
 def test_no_alert_is_published_for_records_whose_state_could_not_be_written(h: Harness) -> None:
-    snapshot = h.engine.snapshot
-
-    def failing(state: Any) -> Any:
-        if state.customer_id == "c1":
-            raise Boom("cannot snapshot")
-        return snapshot(state)
-
-    h.engine.snapshot = failing  # type: ignore[method-assign]
+    break_snapshot(h, "c1")
     records = [h.record(TOPICS.touchpoints, raw(e), b"c1") for e in bad_experience("c1")]
     records += [h.record(TOPICS.touchpoints, raw(e), b"c2") for e in bad_experience("c2", 10)]
     result = h.batch(*records)

@@ -17,6 +17,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def valid(**changes: Any) -> dict[str, Any]:
+    """A valid touchpoint event v1, with ``changes`` applied."""
+    event: dict[str, Any] = {
+        "event_id": "e-1",
+        "customer_id": "c-1",
+        "occurred_at": "2024-05-01T10:00:00Z",
+        "channel": "web",
+        "type": "page.error",
+    }
+    event.update(changes)
+    return event
+
+
 @dataclass
 class Answer:
     status: int = 200

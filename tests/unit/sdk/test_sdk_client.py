@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sdk_doubles import valid
 
 from streams.codec.catalogue import BY_TYPE, EVENT_TYPES
 from streams.codec.decode import validate_event
@@ -39,18 +40,6 @@ class MemoryTransport:
 @pytest.fixture
 def memory() -> MemoryTransport:
     return MemoryTransport()
-
-
-def valid(**changes: Any) -> dict[str, Any]:
-    event = {
-        "event_id": "e-1",
-        "customer_id": "c-1",
-        "occurred_at": "2024-05-01T10:00:00Z",
-        "channel": "web",
-        "type": "page.error",
-    }
-    event.update(changes)
-    return event
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sdk_doubles import valid
 from sdk_kafka_double import FakeProducer
 
 from streams.errors import ValidationError
@@ -24,18 +25,6 @@ class MemoryTransport:
 
     def close(self, timeout: float | None = None) -> None:
         pass
-
-
-def valid(**changes: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "event_id": "e-1",
-        "customer_id": "c-1",
-        "occurred_at": "2024-05-01T10:00:00Z",
-        "channel": "web",
-        "type": "page.error",
-    }
-    event.update(changes)
-    return event
 
 
 @pytest.mark.parametrize(
