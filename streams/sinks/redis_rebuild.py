@@ -31,6 +31,7 @@ from streams.sinks.redis_keys import snapshot_key, snapshot_to_hash
 
 Record = tuple[bytes | None, bytes | None]  # (key, value) of a scores-topic record
 _UNREADABLE = object()
+_MAX_IDLE_POLLS = 30  # one-second polls without a record before a rebuild gives up
 
 
 @dataclass
@@ -114,13 +115,22 @@ def read_topic(settings: Settings, topic: str) -> Iterator[Record]:
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
         pending = {tp for tp in tps if ends[tp] > consumer.position(tp)}
+        idle = 0
         while pending:
-            for tp, batch in consumer.poll(timeout_ms=1000, max_records=5000).items():
+            batches = consumer.poll(timeout_ms=1000, max_records=5000)
+            for tp, batch in batches.items():
                 for record in batch:
                     if record.offset < ends[tp]:
                         yield record.key, record.value
-                if consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+            # Also after an empty poll: compaction can leave the last offsets empty.
+            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+            idle = 0 if batches else idle + 1
+            if pending and idle >= _MAX_IDLE_POLLS:
+                raise KafkaUnavailable(
+                    f"reading {topic} stopped making progress for {idle} s before its end "
+                    f"offsets ({len(pending)} partitions left): is the broker at "
+                    f"{settings.kafka_brokers} healthy? Nothing was written to Redis"
+                )
     finally:
         consumer.close()
 
