@@ -3,9 +3,13 @@
 v2 is a flat byte record (no JSON): a version byte, then fields in a fixed order.
 Integers are LEB128 varints; times are whole milliseconds relative to the newest
 event time (zigzag varint, 0 = "never"); the decayed sums are float64, written only
-when non-zero (a bit mask says which); event-id keys are 6 raw bytes with their age
-in whole minutes (rounded down, so a restored time is never older than the true one
-and the de-dup floor built from it stays conservative); alert ids are 8 raw bytes;
+when non-zero (a bit mask says which); event-id keys are 6 raw bytes with their time
+rounded UP to a whole minute of the absolute clock, stored as minutes before the
+newest event's minute (so a restored time is never older than the true one and the
+de-dup floor built from it stays conservative, and a restored time is already on
+the grid: saving and loading again changes nothing, however often the worker does
+it; an earlier rounding relative to the newest event drifted later on every round
+trip); alert ids are 8 raw bytes;
 rule names in reasons are 3-byte keys resolved against the rules when an alert is
 built; journey counters share one varint when small. Layout, in order::
 
@@ -154,10 +158,10 @@ def encode_state(s: CustomerState) -> bytes:
         if mask >> i & 1:
             b += _F64.pack(acc[i])
     w.uv(len(s.ids))
-    base_ref = ref if ref != NEG_INF else 0.0
+    ref_minute = _minute_up(ref if ref != NEG_INF else 0.0)
     for key, ts in s.ids.items():
         b += key.to_bytes(_ID_BYTES, "little")
-        w.uv(max(0, math.floor((base_ref - ts) / 60)))
+        w.uv(max(0, ref_minute - _minute_up(ts)))
     w.uv(len(s.journeys))
     for j in s.journeys.values():
         _write_journey(w, j)
@@ -184,6 +188,11 @@ def encode_state(s: CustomerState) -> bytes:
         w.t(a.detected)
     _write_reasons(w, s.reasons)
     return bytes(b)
+
+
+def _minute_up(ts: float) -> int:
+    """The whole minute at or after ``ts`` (epoch seconds), on the absolute minute grid."""
+    return math.ceil(ts / 60)
 
 
 def _write_journey(w: _Writer, j: JourneyState) -> None:
@@ -273,11 +282,11 @@ def _decode_v2(data: bytes) -> CustomerState:
     for i in range(N_SUMS):
         if mask >> i & 1:
             acc[i] = r.f64()
-    base_ref = ref if ref != NEG_INF else 0.0
+    ref_minute = _minute_up(ref if ref != NEG_INF else 0.0)
     ids = s.ids
     for _ in range(r.uv()):
         key = int.from_bytes(r.raw(_ID_BYTES), "little")
-        ids[key] = base_ref - r.uv() * 60.0
+        ids[key] = (ref_minute - r.uv()) * 60.0
     for _ in range(r.uv()):
         j = _read_journey(r)
         s.journeys[j.id] = j

@@ -72,6 +72,22 @@ def test_duplicates_inside_the_memory_are_refused_after_a_round_trip(engine: Eng
     assert engine.apply(restored, e).duplicate
 
 
+def test_saving_after_every_event_does_not_drift_the_dedup_floor(engine: Engine) -> None:
+    """The worker saves and loads state every batch: remembered event times must not creep
+    later with each round trip (they once did, by up to a minute per trip, until genuine
+    late events of a clickstream were refused as too late)."""
+    live, saved = engine.new_state("c1"), engine.new_state("c1")
+    for i in range(33):  # one past the id memory: the oldest id is evicted into the floor
+        engine.apply(live, event(f"e{i}", "page.viewed", at=30.0 * i))
+        engine.apply(saved, event(f"e{i}", "page.viewed", at=30.0 * i))
+        saved = CustomerState.from_bytes(saved.to_bytes())
+    assert 0 <= saved.id_floor - live.id_floor < 60  # rounded up once, never more
+    again = CustomerState.from_bytes(saved.to_bytes())
+    assert again.ids == saved.ids and again.id_floor == saved.id_floor  # a fixed point
+    late = engine.apply(saved, event("late", "page.viewed", at=900.0))  # 60 s behind the newest
+    assert late.changed and not late.too_late
+
+
 def test_events_older_than_the_dedup_memory_are_refused(engine: Engine) -> None:
     state = engine.new_state("c1")
     for i in range(engine.config.cap_event_ids + 1):
