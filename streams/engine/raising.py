@@ -61,9 +61,16 @@ class AlertRaiser:
             if level <= last[1]:
                 return None
             escalation = True
-        elif escalate_only and (last is None or level <= last[1]):
-            return None  # hysteresis: still below expectation, no new excursion
-        state.last_alert[trigger] = (ts, level)
+        elif escalate_only and last is not None and level <= last[1]:
+            # Hysteresis: still below expectation, no new excursion. With no alert yet
+            # (the excursion began with an event too old to alert), this one goes out.
+            return None
+        # The cooldown runs from the newest alert and remembers the highest level: a late
+        # alert (older than the last one) must not move it back, whatever the arrival order.
+        if last is None:
+            state.last_alert[trigger] = (ts, level)
+        else:
+            state.last_alert[trigger] = (max(ts, last[0]), max(level, last[1]))
         name = TRIGGERS[trigger]
         aid = alert_id(state.customer_id, name, jid, cause_id)
         detected_ts = canonical(now) if now is not None else ts

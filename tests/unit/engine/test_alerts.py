@@ -325,3 +325,30 @@ def test_alert_names_its_triggering_event_even_among_many_in_one_millisecond(
         assert survey in [r.event_id for r in detractor.reasons]
         impacts = [abs(r.impact) for r in detractor.reasons]
         assert impacts == sorted(impacts, reverse=True)
+
+
+def test_a_late_alert_does_not_move_the_cooldown_back(default_engine: Engine) -> None:
+    """Complaints at 60 h, 100 h and 101 h give two alerts whatever the arrival order (a
+    late one used to restart the cooldown at 60 h, letting 101 h through)."""
+    complaints = {h: event(f"c{h}", "complaint.filed", at=h * HOUR, channel="call_centre")
+                  for h in (60, 100, 101)}  # fmt: skip
+    counts = []
+    for order in ([60, 100, 101], [100, 60, 101], [101, 60, 100]):
+        state = default_engine.new_state("c1")
+        alerts = [a for h in order for a in default_engine.apply(state, complaints[h]).alerts
+                  if a.trigger == "complaint"]  # fmt: skip
+        counts.append(len(alerts))
+    assert counts == [2, 2, 2]
+
+
+def test_an_episode_armed_by_a_stale_event_still_alerts(default_engine: Engine) -> None:
+    """Failures too old to alert arrive after a fresh event and arm below_expectation;
+    the next fresh failures must raise it (they used to pass only as an 'escalation')."""
+    late = [event(f"old{i}", "payment.failed", at=(20 + i * 0.5) * HOUR) for i in range(6)]
+    fresh = [event(f"new{i}", "payment.failed", at=(101 + i) * HOUR) for i in range(4)]
+    for order in (late + [event("f0", "page.viewed", at=100 * HOUR)] + fresh,
+                  [event("f0", "page.viewed", at=100 * HOUR)] + late + fresh):  # fmt: skip
+        state = default_engine.new_state("c1")
+        raised = [a for e in order for a in default_engine.apply(state, e).alerts
+                  if a.trigger == "below_expectation"]  # fmt: skip
+        assert len(raised) == 1, [e.event_id for e in order][:3]
