@@ -63,6 +63,10 @@ def step(
             js.deadline = deadline = canonical(ts + cfg.sla[journey.type])
         last = js.last
         if ts > last or (ts == last and _RANK[status] > _RANK[js.status]):
+            if js.status in TERMINAL_BAD and status not in TERMINAL_BAD and not js.stalled:
+                # Back on track after a failure: its deadline was dropped from the
+                # watch list while it was failed, so it must be registered again.
+                deadline = js.deadline
             js.last = ts
             js.status = status
     if status == "failed":

@@ -145,3 +145,29 @@ def test_deadline_index_compacts_stale_entries() -> None:
     assert len(index) == 1
     assert len(index._heap) <= 2 * len(index) + 65
     assert index.pop_due(1000.0) == [("c1", "j1")]
+
+
+def test_a_failed_journey_back_on_track_is_watched_again(engine: Engine) -> None:
+    """Its deadline came due while it was failed (nothing to check then, so it left the
+    watch list); once it progresses again, the deadline is registered again and the
+    stall check finds it, as a restarted worker rebuilding its index would."""
+    index = DeadlineIndex()
+    state = engine.new_state("c1")
+
+    def apply(ev: object) -> None:
+        for journey_id, deadline in engine.apply(state, ev).deadlines:  # type: ignore[arg-type]
+            index.add("c1", journey_id, deadline)
+
+    apply(event("e1", "delivery.dispatched", at=0, journey=("j1", "delivery", "started")))
+    apply(event("e2", "delivery.failed", at=HOUR, journey=("j1", "delivery", "failed")))
+    now = T0 + 73 * HOUR
+    for _, journey_id in index.pop_due(now):
+        assert not engine.check_stalled(state, journey_id, now).alerts  # failed: no stall
+    apply(
+        event("e3", "delivery.dispatched", at=80 * HOUR, journey=("j1", "delivery", "progressed"))
+    )
+    later = T0 + 81 * HOUR
+    due = index.pop_due(later)
+    assert due == [("c1", "j1")]
+    alerts = engine.check_stalled(state, "j1", later).alerts
+    assert [a.trigger for a in alerts] == ["journey_stalled"]
