@@ -28,6 +28,8 @@ SEVERITIES: Final = ("low", "medium", "high", "critical")
 SEVERITY_INDEX: Final = {name: i for i, name in enumerate(SEVERITIES)}
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
+_MAX_HOURS: Final = 10 * 365 * 24.0  # ten years: any SLA or half-life past that is a typo
+_MAX_NUMBER: Final = 1e12
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +94,21 @@ class _Reader:
         return _Reader(got, f"{self.where}.{key}", self.fail)
 
     def number(
-        self, key: str, default: float, *, low: float = 0.0, positive: bool = False
+        self,
+        key: str,
+        default: float,
+        *,
+        low: float = 0.0,
+        positive: bool = False,
+        high: float = _MAX_NUMBER,
     ) -> float:
         self.known.add(key)
         got = self.table.get(key, default)
-        if isinstance(got, bool) or not isinstance(got, int | float) or math.isnan(got):
-            raise self.fail(f"[{self.where}] {key}: must be a number, got {got!r}")
-        if got < low or (positive and got <= 0):
+        if isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
+            raise self.fail(f"[{self.where}] {key}: must be a finite number, got {got!r}")
+        if got < low or (positive and got <= 0) or got > high:
             bound = "> 0" if positive else f">= {low}"
-            raise self.fail(f"[{self.where}] {key}: must be {bound}, got {got!r}")
+            raise self.fail(f"[{self.where}] {key}: must be {bound} and <= {high:g}, got {got!r}")
         return float(got)
 
     def integer(self, key: str, default: int, *, low: int = 1) -> int:
@@ -146,8 +154,16 @@ _SEVERITY_DEFAULTS: Final = {
 def parse_engine_config(table: dict[str, Any], fail: Callable[[str], Exception]) -> EngineConfig:
     """Build an :class:`EngineConfig` from the ``[engine]`` table (every key has a default)."""
     root = _Reader(table, "engine", fail)
-    short_h = root.number("short_half_life_hours", 72.0, positive=True) * HOUR
-    long_h = root.number("long_half_life_days", 90.0, positive=True) * DAY
+    # Bounded so that times stay within the calendar (a deadline must format as a date)
+    # and the decay factors within a double (exp of rate x age).
+    short_h = root.number("short_half_life_hours", 72.0, positive=True, high=_MAX_HOURS) * HOUR
+    long_h = root.number("long_half_life_days", 90.0, positive=True, high=_MAX_HOURS / 24) * DAY
+    if long_h < short_h:
+        raise fail(
+            f"[engine] long_half_life_days ({long_h / DAY:g} days) must be at least "
+            f"short_half_life_hours ({short_h / HOUR:g} hours): the baseline is the slower of "
+            "the two"
+        )
     shrinkage = root.number("shrinkage", 2.0, positive=True)
     min_evidence = root.number("min_evidence", 1.5)
     max_age = root.number("max_alert_age_hours", 72.0, positive=True) * HOUR
@@ -175,7 +191,10 @@ def parse_engine_config(table: dict[str, Any], fail: Callable[[str], Exception])
         raise fail(f"[engine.tiers] default: tier {default_tier!r} has no prior")
 
     sla_r = root.sub("sla_hours")
-    sla = {j: sla_r.number(j, _SLA_DEFAULTS[j], positive=True) * HOUR for j in JOURNEY_TYPES}
+    sla = {
+        j: sla_r.number(j, _SLA_DEFAULTS[j], positive=True, high=_MAX_HOURS) * HOUR
+        for j in JOURNEY_TYPES
+    }
     sla_r.check_unknown()
 
     rc = root.sub("repeat_contact")

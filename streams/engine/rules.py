@@ -236,6 +236,9 @@ def _strings(
         bad = [x for x in got if x not in allowed]
         if bad:
             raise fail(f"{key}: unknown value(s) {bad}; allowed: {', '.join(allowed)}")
+    repeated = sorted({x for x in got if got.count(x) > 1})
+    if repeated:  # a repeated type would fire the rule twice, doubling its weight
+        raise fail(f"{key}: {', '.join(repeated)} listed more than once")
     return got
 
 

@@ -109,6 +109,10 @@ def test_bad_rule_names_file_rule_and_fault(
             "channels: unknown value(s) ['fax']",
         ),
         ('types = ["a.b"]\nsignals = [{dimension="brand", value=0.1}]', "name: required"),
+        (
+            'name = "x"\ntypes = ["a.b", "a.b"]\nsignals = [{dimension="brand", value=0.1}]',
+            "types: a.b listed more than once",
+        ),
     ],
 )
 def test_rule_structure_errors(tmp_path: Path, body: str, fault: str) -> None:
@@ -129,6 +133,13 @@ def test_duplicate_rule_names_are_refused() -> None:
     ("engine", "fault"),
     [
         ("[engine]\nshrinkage = -1", "[engine] shrinkage: must be > 0"),
+        ("[engine]\nshort_half_life_hours = inf", "short_half_life_hours: must be a finite number"),
+        ("[engine.sla_hours]\ndelivery = inf", "delivery: must be a finite number"),
+        ("[engine.sla_hours]\ndelivery = 1e12", "delivery: must be > 0 and <= 87600"),
+        (
+            "[engine]\nlong_half_life_days = 0.001",
+            "long_half_life_days (0.001 days) must be at least",
+        ),
         ("[engine]\nhalf_life = 3", "[engine] unknown key(s) half_life"),
         ("[engine.alerts]\nenter_gap = 5\nexit_gap = 9", "exit_gap (9.0) must be <= enter_gap"),
         ("[engine.caps]\nevent_ids = 0", "[engine.caps] event_ids: must be an integer >= 1"),
