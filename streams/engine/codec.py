@@ -301,7 +301,7 @@ def _decode_v2(data: bytes) -> CustomerState:
     for _ in range(r.uv()):
         head = r.u8()
         alert_id = r.s() if head & _STRING_ID else r.raw(8).hex()
-        s.open_alerts.append(OpenAlert(alert_id, head & 7, r.t(), head >> 3 & 1))
+        s.open_alerts.append(OpenAlert(alert_id, head & 7, r.t(), head >> 3 & 3))
     for _ in range(r.uv()):
         event_id = r.s()
         channel = CHANNELS[r.u8()]

@@ -30,11 +30,13 @@ from streams.engine.raising import BELOW, COMPLAINT, DETRACTOR, FAILED, REPEAT, 
 from streams.engine.rules import NO_JOURNEY, RuleSet
 from streams.engine.snapshot import Scores, below_expectation, scores, snapshot
 from streams.engine.state import (
+    AWAITING,
+    CONTACTED,
     N_SUMS,
     NEG,
     NEG_INF,
+    RECOVERED,
     CustomerState,
-    OpenAlert,
     canonical,
     rfc3339,
 )
@@ -224,7 +226,7 @@ class Engine:
                 if ts >= oldest_fresh:
                     candidates = candidates or []
                     candidates.append((BELOW, None, None, False))
-        if state.open_alerts:
+        if state.open_alerts and any(a.stage == CONTACTED for a in state.open_alerts):
             sc = sc or scores(state, cfg)
             self._check_recovery(state, sc, decision)
         if candidates:
@@ -301,9 +303,9 @@ class Engine:
         t = open_alert.trigger
         ots = canonical(outcome.ts)
         if kind in ("contacted", "resolved"):
-            if open_alert.stage == 0:
+            if open_alert.stage == AWAITING:
                 decision.outreach_seconds = max(0.0, ots - open_alert.detected)
-                open_alert.stage = 1
+                open_alert.stage = CONTACTED
             last = state.last_alert.get(t)
             if last is None or ots > last[0]:
                 state.last_alert[t] = (ots, last[1] if last is not None else 0)
@@ -330,16 +332,18 @@ class Engine:
 
     # ------------------------------------------------------------------ internals
     def _check_recovery(self, state: CustomerState, sc: Scores, decision: Decision) -> None:
+        """Contacted alerts whose customer's score is back near expectation are recovered.
+
+        They stay in the (bounded) list as RECOVERED, so that a ``resolved`` outcome
+        arriving afterwards still clears the trigger; they are reported once.
+        """
         if sc.score < sc.expectation - self.config.recovery_margin:
             return
-        keep: list[OpenAlert] = []
         recovered: list[str] = []
         for a in state.open_alerts:
-            if a.stage == 1:
+            if a.stage == CONTACTED:
+                a.stage = RECOVERED
                 recovered.append(a.alert_id)
-            else:
-                keep.append(a)
-        state.open_alerts = keep
         if recovered:
             decision.recovered = recovered
 

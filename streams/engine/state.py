@@ -94,8 +94,12 @@ class JourneyState:
 Contribution = tuple[str, str, str, float, int]
 
 
+AWAITING, CONTACTED, RECOVERED = 0, 1, 2  # OpenAlert.stage
+
+
 class OpenAlert:
-    """An alert awaiting an outcome (stage 0) or, after outreach, recovery (stage 1)."""
+    """An alert awaiting an outcome (:data:`AWAITING`), after outreach awaiting recovery
+    (:data:`CONTACTED`), or recovered but still open to a ``resolved`` (:data:`RECOVERED`)."""
 
     __slots__ = ("alert_id", "trigger", "detected", "stage")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.engine import Engine, load_rules
+from streams.engine import CustomerState, Engine, load_rules
+from streams.engine.state import RECOVERED
 
 from .helpers import DAY, HOUR, T0, event, outcome
 
@@ -79,7 +80,27 @@ def test_recovery_is_reported_after_outreach_when_the_score_is_back(engine: Engi
     assert recovered == [aid]
     assert d.score is not None and d.expectation is not None
     assert d.score >= d.expectation - 5.0
-    assert all(a.alert_id != aid for a in state.open_alerts)
+    (kept,) = [a for a in state.open_alerts if a.alert_id == aid]
+    assert kept.stage == RECOVERED  # still there for a late `resolved`, reported once:
+    assert engine.apply(state, event("p-next", "referral.made", at=3 * HOUR)).recovered == []
+
+
+def test_resolved_after_recovery_still_clears_the_trigger(engine: Engine) -> None:
+    """contacted -> (the score recovers) -> resolved clears the trigger, as contacted ->
+    resolved does: the outcome must not depend on when other events arrived."""
+    state = engine.new_state("c1")
+    aid = complaint(engine, state)
+    engine.apply_outcome(state, outcome(aid, "contacted", at=HOUR))
+    recovered: list[str] = []
+    for i in range(12):
+        recovered += engine.apply(state, event(f"p{i}", "referral.made", at=2 * HOUR + i)).recovered
+    assert recovered == [aid]
+    assert "complaint" in engine.snapshot(state)["active_triggers"]  # type: ignore[operator]
+    d = engine.apply_outcome(state, outcome(aid, "resolved", at=3 * HOUR))
+    assert not d.unknown_alert
+    assert "complaint" not in engine.snapshot(state)["active_triggers"]  # type: ignore[operator]
+    restored = CustomerState.from_bytes(state.to_bytes())  # the stage survives a round trip
+    assert [a.stage for a in restored.open_alerts] == [a.stage for a in state.open_alerts]
 
 
 def test_no_recovery_without_outreach(engine: Engine) -> None:
