@@ -36,16 +36,14 @@ from streams.engine import DeadlineIndex, Engine, load_rules
 from streams.settings import Settings
 from streams.sinks.metrics import WorkerMetrics, create_worker_metrics
 from streams.sinks.redis_writer import RedisWriteBehind
+from streams.sinks.topics import ticks_topic_name
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Worker", "faust_settings", "partition_of", "ticks_topic_name"]
+
 TABLE_NAME = "customer-state"
 LAG_INTERVAL_SECONDS = 5.0
-
-
-def ticks_topic_name(settings: Settings) -> str:
-    """The internal topic of stall ticks (per application, like Faust's changelogs)."""
-    return f"{settings.app_id}-stall-ticks"
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,13 @@ import argparse
 
 from streams.agents.preflight import require_kafka
 from streams.settings import Settings
-from streams.sinks.topics import create_topics, list_topics, topic_specs
+from streams.sinks.topics import (
+    create_topics,
+    internal_topic_spec,
+    list_topics,
+    ticks_topic_name,
+    topic_specs,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_create(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     require_kafka(settings)
-    report = create_topics(settings)
-    specs = {s.name: s for s in topic_specs(settings)}
+    ticks = internal_topic_spec(settings, ticks_topic_name(settings))
+    report = create_topics(settings, extra=[ticks])
+    specs = {s.name: s for s in [*topic_specs(settings), ticks]}
     for name in report.created:
         policy = specs[name].configs.get("cleanup.policy", "delete")
         print(f"created  {name}  partitions={specs[name].partitions} cleanup.policy={policy}")
@@ -39,7 +46,10 @@ def run_list(args: argparse.Namespace) -> int:
     require_kafka(settings)
     topics = list_topics(settings)
     if not topics:
-        print(f"no topics under prefix {settings.topic_prefix!r}: run `touchpoint topics create`")
+        print(
+            f"no topics under prefix {settings.topic_prefix!r} or app id {settings.app_id!r}: "
+            "run `touchpoint topics create`"
+        )
         return 0
     width = max(len(name) for name in topics)
     for name, partitions in topics.items():

@@ -30,9 +30,14 @@ def run(args: argparse.Namespace) -> int:
     load_rules(settings.rules_path or None)
     require_kafka(settings)
     # Imported late: Faust is heavy, and other commands should not pay for it.
-    from streams.agents.app import Worker, ticks_topic_name
+    from streams.agents.app import Worker
     from streams.agents.run import run_worker
-    from streams.sinks.topics import check_partitions, create_topics, internal_topic_spec
+    from streams.sinks.topics import (
+        check_partitions,
+        create_topics,
+        internal_topic_spec,
+        ticks_topic_name,
+    )
 
     ticks = ticks_topic_name(settings)
     if not args.no_create_topics:

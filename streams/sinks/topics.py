@@ -3,8 +3,9 @@
 ``touchpoint topics create`` calls :func:`create_topics`; it is idempotent
 (topics that exist are reported, not changed). The compacted scores topic
 keeps the latest snapshot per customer forever (until a tombstone); the other
-topics are deleted after ``settings.retention_hours``. Faust's own internal
-topics (table changelogs, the stall-tick topic) are created by Faust.
+topics are deleted after ``settings.retention_hours``. The worker's stall-tick
+topic (``<app_id>-stall-ticks``) is created with them; the table's changelog
+(``<app_id>-customer-state-changelog``) is created by Faust when a worker starts.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def _admin(settings: Settings) -> Any:
         ) from exc
 
 
+def ticks_topic_name(settings: Settings) -> str:
+    """The worker's internal topic of stall ticks (per application, like Faust's changelogs)."""
+    return f"{settings.app_id}-stall-ticks"
+
+
 def internal_topic_spec(settings: Settings, name: str, retention_hours: int = 1) -> TopicSpec:
     """A worker-internal topic (e.g. stall ticks): short retention, same partition count."""
     return TopicSpec(
@@ -151,7 +157,8 @@ def create_topics(
 
 
 def list_topics(settings: Settings, names: Iterable[str] | None = None) -> dict[str, int]:
-    """Partition counts of ``names`` (default: every topic under the configured prefix)."""
+    """Partition counts of ``names`` (default: every topic under the configured prefix, and
+    the worker's internal ones, ``<app_id>-...``: the changelog and the stall ticks)."""
     from kafka.errors import KafkaError
 
     admin = _admin(settings)
@@ -163,12 +170,12 @@ def list_topics(settings: Settings, names: Iterable[str] | None = None) -> dict[
         ) from exc
     finally:
         admin.close()
-    prefix = f"{settings.topic_prefix}."
+    prefixes = (f"{settings.topic_prefix}.", f"{settings.app_id}-")
     wanted = None if names is None else set(names)
     return {
         t["name"]: len(t.get("partitions") or [])
         for t in sorted(described, key=lambda t: t["name"])
-        if (t["name"].startswith(prefix) if wanted is None else t["name"] in wanted)
+        if (t["name"].startswith(prefixes) if wanted is None else t["name"] in wanted)
         and not t.get("error_code")
     }
 

@@ -32,7 +32,12 @@ def test_create_makes_every_topic_once_with_its_policy(
     kafka_bootstrap: str, kafka_admin: KafkaAdminClient, prefix: str
 ) -> None:
     settings = Settings.from_env(
-        {}, kafka_brokers=kafka_bootstrap, topic_prefix=prefix, partitions=4, retention_hours=2
+        {},
+        kafka_brokers=kafka_bootstrap,
+        topic_prefix=prefix,
+        app_id=prefix,
+        partitions=4,
+        retention_hours=2,
     )
     first = create_topics(settings)
     assert len(first.created) == 6 and first.existing == []
@@ -53,16 +58,17 @@ def test_create_makes_every_topic_once_with_its_policy(
 
 def test_the_command_reports_created_and_existing(kafka_bootstrap: str, prefix: str) -> None:
     env = {"TOUCHPOINT_KAFKA_BROKERS": kafka_bootstrap, "TOUCHPOINT_TOPIC_PREFIX": prefix,
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
+           "TOUCHPOINT_APP_ID": prefix, "PATH": "/usr/bin:/bin"}  # fmt: skip
     cmd = [sys.executable, "-m", "streams", "topics", "create"]
     first = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    assert "6 created, 0 already existed" in first.stdout
+    assert "7 created, 0 already existed" in first.stdout  # the six, and the stall ticks
     assert f"created  {prefix}.scores" in first.stdout and "cleanup.policy=compact" in first.stdout
     second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    assert "0 created, 6 already existed" in second.stdout
+    assert "0 created, 7 already existed" in second.stdout
     listed = subprocess.run([sys.executable, "-m", "streams", "topics", "list"], cwd=REPO,
                             env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert f"{prefix}.touchpoints" in listed.stdout
+    assert f"{prefix}-stall-ticks" in listed.stdout  # the worker's internal topics too
 
 
 def test_the_worker_says_what_to_do_when_kafka_is_unreachable() -> None:
