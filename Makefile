@@ -40,7 +40,7 @@ stack-status:
 test: venv bootstrap
 	@bash scripts/run-tests.sh
 
-test-unit: venv
+test-unit: venv bootstrap
 	$(BIN)/pytest tests/unit
 
 test-integration: venv bootstrap

@@ -180,7 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_size",
         "TOUCHPOINT_BATCH_SIZE",
         "500",
-        "Events the worker takes from the stream at once (stream.take).",
+        "Most records the worker handles as one batch (events and control records).",
         _positive_int,
     ),
     Setting(

@@ -298,7 +298,7 @@ def create_worker_metrics(
         ),
         batch_size=Histogram(
             "cx_batch_size",
-            "Events per batch taken from the stream.",
+            "Records per batch handled by the worker (events and control records).",
             buckets=BATCH_SIZE_BUCKETS,
             registry=r,
         ),
