@@ -133,9 +133,7 @@ class KafkaTransport:
         result.retry.sort()
         return result
 
-    def _failed(
-        self, result: SendResult, refusals: _Refusals, index: int, exc: Exception
-    ) -> None:
+    def _failed(self, result: SendResult, refusals: _Refusals, index: int, exc: Exception) -> None:
         """One event's Kafka error: too large or never possible (e.g. an authorization
         failure, a closed producer) refuses it for good; a timeout or a retriable error
         (a connection lost, a leader moving) tries it again."""
