@@ -169,19 +169,19 @@ async def post_events(request: web.Request) -> web.Response:
     if not decision.allowed:
         collector.metrics.count_rate_limited(key.name)
         if events > decision.limit:
-            message = (
+            # No retry can ever pass: not a 429 (whose Retry-After invites one), a 413.
+            return json_error(
+                413,
+                "batch_over_rate_limit",
                 f"this request holds {events} events, more than the {decision.limit} "
-                "events per minute allowed for this key: send smaller batches"
-            )
-        else:
-            message = (
-                f"API key {key.name!r} is over its limit of {decision.limit} events per "
-                f"minute; retry after {decision.retry_after} s"
+                "events per minute allowed for this key: send smaller batches",
+                limit=decision.limit,
             )
         return json_error(
             429,
             "rate_limited",
-            message,
+            f"API key {key.name!r} is over its limit of {decision.limit} events per "
+            f"minute; retry after {decision.retry_after} s",
             headers={"Retry-After": str(decision.retry_after)},
             limit=decision.limit,
             retry_after=decision.retry_after,

@@ -224,6 +224,17 @@ async def test_over_rate_limit_is_429_with_retry_after() -> None:
     assert len(send.on("t.touchpoints")) == 2
 
 
+async def test_a_batch_larger_than_the_whole_limit_is_413_without_retry_after() -> None:
+    send = FakeSend()
+    async with serve(build(send, limit=3)) as client:
+        events = [event(event_id=str(i)) for i in range(4)]
+        status, body, headers = await post(client, events, WEB)
+    assert (status, body["error"], body["limit"]) == (413, "batch_over_rate_limit", 3)
+    assert "send smaller batches" in body["message"]
+    assert "Retry-After" not in headers
+    assert send.on("t.touchpoints") == []
+
+
 async def test_redis_down_lets_events_through_and_counts_fail_open() -> None:
     redis = FakeRedis()
     redis.down = True
