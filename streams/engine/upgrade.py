@@ -51,16 +51,26 @@ def upgrade_json(data: bytes) -> CustomerState:
         raise StateError(f"customer state is not JSON ({exc}): the store is corrupt") from exc
     try:
         if isinstance(obj, dict) and obj.get("version", 0) == 0:
-            return _from_v0(obj)
+            return _checked(_from_v0(obj))
         if isinstance(obj, list) and obj and obj[0] == 1:
-            return _from_v1(obj)
-    except (KeyError, IndexError, TypeError, ValueError, struct.error) as exc:
+            return _checked(_from_v1(obj))
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError, struct.error) as exc:
         raise StateError(f"customer state is malformed ({exc!r}): rebuild it by replay") from exc
     version = obj[0] if isinstance(obj, list) and obj else obj
     raise StateError(
         f"customer state version {version!r} is unknown (this build reads JSON versions "
         "0 and 1, binary 2): run the newer release or rebuild state by replay"
     )
+
+
+def _checked(state: CustomerState) -> CustomerState:
+    """An upgraded state that the current format can hold: encoding it refuses an unknown
+    journey type or status, a step before its journey's start, a negative counter, so a
+    bad old record is a StateError now, not a failure on every later batch."""
+    from streams.engine.codec import encode_state
+
+    encode_state(state)
+    return state
 
 
 def _ts(ms: int | None, base_ms: int) -> float:

@@ -154,6 +154,24 @@ def test_v0_blob_is_upgraded(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
+    "journey",
+    [
+        {"id": "d1", "type": "teleport", "status": "started", "started": T0, "last": T0},
+        {"id": "d1", "type": "delivery", "status": "lost", "started": T0, "last": T0},
+        {"id": "d1", "type": "delivery", "status": "started", "started": T0, "last": T0 - 60},
+        {"id": "d1", "type": "delivery", "status": "started", "started": T0, "last": T0,
+         "attempts": -1},
+    ],
+)  # fmt: skip
+def test_a_v0_blob_the_current_format_cannot_hold_is_a_state_error(
+    journey: dict[str, object],
+) -> None:
+    old = {"version": 0, "customer_id": "c1", "ref": T0, "journeys": [journey]}
+    with pytest.raises(StateError, match="malformed"):
+        CustomerState.from_bytes(orjson.dumps(old))
+
+
+@pytest.mark.parametrize(
     ("blob", "fault"),
     [
         (b"{nope", "not JSON"),
