@@ -17,6 +17,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def ev(n: int) -> dict[str, Any]:
+    """A minimal event dict for transport tests (not validated on this path)."""
+    return {"event_id": f"e{n}", "customer_id": f"c{n}", "channel": "web", "type": "page.error"}
+
+
+def emitter_for(url: str, recorder: Any, sleeps: Any, **kwargs: Any) -> Any:
+    """An Emitter over a real HttpTransport to ``url``, reporting to ``recorder``."""
+    from streams.sdk.emitter import Emitter
+    from streams.sdk.http_transport import HttpTransport
+
+    return Emitter(
+        HttpTransport(url, "s3cret", timeout=5),
+        on_success=recorder.on_success,
+        on_failure=recorder.on_failure,
+        sleep=sleeps,
+        **kwargs,
+    )
+
+
 def valid(**changes: Any) -> dict[str, Any]:
     """A valid touchpoint event v1, with ``changes`` applied."""
     event: dict[str, Any] = {

@@ -8,30 +8,15 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from sdk_doubles import Answer
+from sdk_doubles import Answer, emitter_for, ev
 
 from streams.errors import ConfigError, ValidationError
 from streams.sdk.emitter import (
-    Emitter,
     RejectedDeliveryError,
     RetriesExhaustedError,
     RetryPolicy,
 )
 from streams.sdk.transports import HttpTransport, parse_retry_after
-
-
-def ev(n: int) -> dict[str, Any]:
-    return {"event_id": f"e{n}", "customer_id": f"c{n}", "channel": "web", "type": "page.error"}
-
-
-def emitter_for(url: str, recorder: Any, sleeps: Any, **kwargs: Any) -> Emitter:
-    return Emitter(
-        HttpTransport(url, "s3cret", timeout=5),
-        on_success=recorder.on_success,
-        on_failure=recorder.on_failure,
-        sleep=sleeps,
-        **kwargs,
-    )
 
 
 def test_batch_is_posted_as_json_with_the_api_key(collector: Any, recorder: Any, sleeps: Any):

@@ -14,25 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sdk_doubles import ACCEPT_ALL, RESET, Answer, RawCollector
+from sdk_doubles import ACCEPT_ALL, RESET, Answer, RawCollector, emitter_for, ev
 
 from streams.sdk import TouchpointClient
-from streams.sdk.emitter import Emitter, RetriesExhaustedError, RetryableDeliveryError, RetryPolicy
+from streams.sdk.emitter import RetriesExhaustedError, RetryableDeliveryError, RetryPolicy
 from streams.sdk.http_transport import DEFAULT_TIMEOUT, HttpTransport
-
-
-def ev(n: int) -> dict[str, Any]:
-    return {"event_id": f"e{n}", "customer_id": f"c{n}", "channel": "web", "type": "page.error"}
-
-
-def emitter_for(url: str, recorder: Any, sleeps: Any, **kwargs: Any) -> Emitter:
-    return Emitter(
-        HttpTransport(url, "s3cret", timeout=5),
-        on_success=recorder.on_success,
-        on_failure=recorder.on_failure,
-        sleep=sleeps,
-        **kwargs,
-    )
 
 
 def test_the_default_timeout_outlasts_the_collectors_wait_for_kafka(collector: Any) -> None:
