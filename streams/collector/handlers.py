@@ -194,9 +194,11 @@ async def post_events(request: web.Request) -> web.Response:
         result = await ingest(
             parsed.items, parsed.raws, settings=collector.settings, send=collector.send, now=now
         )
-    except KafkaUnavailable as exc:
-        return _kafka_down(exc)
-    except RecordTooLarge as exc:
+    except (KafkaUnavailable, RecordTooLarge) as exc:
+        if decision.count is not None:  # counted: nothing was accepted, so give it back
+            await collector.limiter.give_back(key.name, events, now.timestamp())
+        if isinstance(exc, KafkaUnavailable):
+            return _kafka_down(exc)
         return _record_too_large(exc)
     collector.metrics.count_events(key.name, "accepted", result.accepted)
     collector.metrics.count_events(key.name, "rejected", result.rejected)

@@ -3,7 +3,8 @@
 Fixed one-minute windows: ``INCRBY`` on ``<prefix>:ratelimit:<key>:<epoch_minute>``
 with an ``EXPIRE`` so old windows vanish. Several collector processes share the
 count. A refused request gives its events back (``DECRBY``), so a client that
-backs off is not punished for the batch that was refused.
+backs off is not punished for the batch that was refused; so does a request
+that failed on our side (Kafka down: 503), whose retry must not pay twice.
 
 If Redis cannot be reached the limiter FAILS OPEN: the request is allowed, a
 warning is logged (at most once per window) and ``fail_open`` is counted. An
@@ -91,6 +92,17 @@ class RateLimiter:
         except (RedisError, OSError) as exc:
             return self._fail_open(minute, f"{type(exc).__name__}: {exc}")
         return RateDecision(False, count, self._limit, retry_after)
+
+    async def give_back(self, key_name: str, events: int, now: float) -> None:
+        """Return ``events`` counted at ``now`` to the budget (their request failed on our
+        side, e.g. Kafka down: the client's retry must not pay twice). Best effort."""
+        if self._redis is None:
+            return
+        key = rate_limit_key(self._prefix, key_name, int(now // WINDOW_SECONDS))
+        try:
+            await self._redis.decrby(key, events)
+        except (RedisError, OSError) as exc:
+            log.debug("could not give %d events back to %s's budget: %s", events, key_name, exc)
 
     def _fail_open(self, minute: int, why: str) -> RateDecision:
         if self._on_fail_open is not None:

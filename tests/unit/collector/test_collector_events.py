@@ -224,6 +224,17 @@ async def test_over_rate_limit_is_429_with_retry_after() -> None:
     assert len(send.on("t.touchpoints")) == 2
 
 
+async def test_a_request_kafka_refused_does_not_spend_the_keys_budget() -> None:
+    """A 503 (Kafka down) accepted nothing: the client's retry must not pay twice."""
+    send = FakeSend(fail=kafka_down())
+    async with serve(build(send, limit=3)) as client:
+        down, _, _ = await post(client, [event(event_id=str(i)) for i in range(3)], WEB)
+        send.fail = None
+        retried, body, _ = await post(client, [event(event_id=str(i)) for i in range(3)], WEB)
+    assert (down, retried) == (503, 200), body
+    assert len(send.on("t.touchpoints")) == 3
+
+
 async def test_a_batch_larger_than_the_whole_limit_is_413_without_retry_after() -> None:
     send = FakeSend()
     async with serve(build(send, limit=3)) as client:
