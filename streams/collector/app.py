@@ -33,7 +33,10 @@ from streams.collector.experience import ExperienceReader
 from streams.collector.producer import KafkaSink, ReadyFn, SendFn
 from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
-from streams.sinks.collector_metrics import create_collector_metrics
+from streams.sinks.collector_metrics import (
+    create_collector_metrics,
+    create_give_back_failures_counter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,7 @@ def make_collector(
         prefix=settings.topic_prefix,
         limit_per_minute=settings.rate_limit_per_minute,
         on_fail_open=metrics.collector_rate_limit_fail_open.inc,
+        on_give_back_failed=create_give_back_failures_counter(registry).inc,
     )
     reader = ExperienceReader(
         redis,

@@ -126,3 +126,19 @@ def create_collector_metrics(
         for result in RESULTS:
             m.collector_events.labels(key=key, result=result)
     return m
+
+
+def create_give_back_failures_counter(registry: CollectorRegistry) -> Counter:
+    """``cx_collector_rate_limit_give_back_failures_total`` on ``registry``.
+
+    Events the rate limiter could not give back to a key's budget (Redis not
+    reachable after a 429 or a 503): they stay counted until their minute ends.
+    Kept out of :func:`create_collector_metrics` until the metrics contract (and
+    its test in tests/unit/observability) lists it.
+    """
+    return Counter(
+        "cx_collector_rate_limit_give_back_failures_total",
+        "Events that could not be given back to a key's rate budget (Redis not reachable "
+        "after a 429 or 503): they stay counted until their minute ends.",
+        registry=registry,
+    )

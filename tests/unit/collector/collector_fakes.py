@@ -67,15 +67,21 @@ class _Pipeline:
     def incrby(self, key: str, amount: int) -> None:
         self._ops.append(("incrby", key, amount))
 
+    def decrby(self, key: str, amount: int) -> None:
+        self._ops.append(("decrby", key, amount))
+
     def expire(self, key: str, seconds: int) -> None:
         self._ops.append(("expire", key, seconds))
 
     async def execute(self) -> list[Any]:
         self._redis.check()
+        if self._redis.decrements_fail and any(op == "decrby" for op, _, _ in self._ops):
+            self._redis.fail()
         out: list[Any] = []
         for op, key, n in self._ops:
-            if op == "incrby":
-                self._redis.counters[key] = self._redis.counters.get(key, 0) + n
+            if op in ("incrby", "decrby"):
+                delta = n if op == "incrby" else -n
+                self._redis.counters[key] = self._redis.counters.get(key, 0) + delta
                 out.append(self._redis.counters[key])
             else:
                 self._redis.ttls[key] = n
@@ -84,19 +90,25 @@ class _Pipeline:
 
 
 class FakeRedis:
-    """The few async Redis calls the collector makes, in memory; ``down`` makes them fail."""
+    """The few async Redis calls the collector makes, in memory; ``down`` makes them fail.
+
+    ``decrements_fail`` fails only the give-backs (Redis lost between a count and its
+    give-back).
+    """
 
     def __init__(self) -> None:
         self.counters: dict[str, int] = {}
         self.ttls: dict[str, int] = {}
         self.hashes: dict[str, dict[bytes, bytes]] = {}
         self.down = False
+        self.decrements_fail = False
 
     def check(self) -> None:
         if self.down:
-            raise RedisConnectionError(
-                "Error 111 connecting to 127.0.0.1:6379. Connection refused."
-            )
+            self.fail()
+
+    def fail(self) -> None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     def pipeline(self, transaction: bool = True) -> _Pipeline:
         return _Pipeline(self)

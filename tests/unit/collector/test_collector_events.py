@@ -301,3 +301,15 @@ async def test_undecodable_key_header_is_401_not_a_crash() -> None:
         status_line = await reader.readline()
         writer.close()
     assert status_line.split()[1] == b"401"
+
+
+async def test_redis_lost_before_the_give_back_still_answers_503_and_counts_it() -> None:
+    redis = FakeRedis()
+    send = FakeSend(fail=kafka_down())
+    collector = build(send, limit=10, redis=redis)
+    async with serve(collector) as client:
+        redis.decrements_fail = True  # the count works, the give-back after the 503 does not
+        status, body, _ = await post(client, [event(event_id=str(i)) for i in range(3)], WEB)
+        metrics = await (await client.get("/metrics")).text()
+    assert (status, body["error"]) == (503, "kafka_unavailable")
+    assert "cx_collector_rate_limit_give_back_failures_total 3.0" in metrics

@@ -75,3 +75,46 @@ async def test_redis_down_fails_open_counts_and_warns_once_per_minute(
     warnings = [r for r in caplog.records if "failing open" in r.getMessage()]
     assert len(warnings) == 1
     assert "Connection refused" in warnings[0].getMessage()
+
+
+async def test_over_the_limit_stays_refused_when_the_give_back_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis lost between the count and the give-back: we KNOW it is over, so refuse."""
+    redis = FakeRedis()
+    lost: list[int] = []
+    rl = limiter(redis, on_give_back_failed=lost.append)
+    await rl.check("k", 9, T0)
+    redis.decrements_fail = True
+    with caplog.at_level(logging.WARNING, logger="streams.collector.ratelimit"):
+        refused = await rl.check("k", 5, T0)
+    assert not refused.allowed and not refused.degraded
+    assert refused.retry_after == 15
+    assert lost == [5]  # counted: those 5 events stay on the key's budget this minute
+    assert any("could not give 5 event(s) back" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failed_give_back_is_logged_once_per_minute_and_counted_never_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redis = FakeRedis()
+    lost: list[int] = []
+    rl = limiter(redis, on_give_back_failed=lost.append)
+    await rl.check("k", 3, T0)
+    redis.down = True
+    with caplog.at_level(logging.WARNING, logger="streams.collector.ratelimit"):
+        await rl.give_back("k", 3, T0)
+        await rl.give_back("k", 2, T0 + 1)
+    assert lost == [3, 2]
+    warnings = [r for r in caplog.records if "could not give" in r.getMessage()]
+    assert len(warnings) == 1 and "Connection refused" in warnings[0].getMessage()
+
+
+async def test_a_give_back_to_an_expired_window_leaves_no_counter_without_ttl() -> None:
+    """A send that outlived its window: DECRBY would create a negative key with no TTL."""
+    redis = FakeRedis()
+    rl = limiter(redis)
+    await rl.give_back("k", 4, T0)
+    key = f"cx:ratelimit:k:{int(T0 // 60)}"
+    assert redis.counters[key] == -4
+    assert redis.ttls[key] == KEY_TTL_SECONDS
