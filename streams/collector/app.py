@@ -1,4 +1,4 @@
-"""The collector's aiohttp application: routes, the safety-net middleware, real wiring.
+"""The collector's aiohttp application: routes, middlewares (metrics, CORS, safety net), wiring.
 
 :func:`create_app` builds the app around an injected :class:`Collector` (tests
 pass a fake ``send``); :func:`build_collector` wires the real aiokafka producer,
@@ -53,26 +53,49 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def route_template(request: web.Request) -> str:
-    """The matched route's template (``/v1/customers/{id}/experience``), never the raw path."""
+    """The matched route's template (``/v1/customers/{id}/experience``), never the raw path.
+
+    A request no route matched (a 405, a CORS preflight answered before routing
+    matters) gives its raw path, which the metrics map to a template or "other".
+    """
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "other"
+    return resource.canonical if resource is not None else request.path
 
 
 @web.middleware
-async def safety_net(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every failure into a JSON answer, and count and time every request.
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request, the outermost middleware: CORS preflights too.
 
-    Nothing a client sends may crash the process: an unexpected exception is
-    logged with its traceback and answered 500 with a request id, never the trace.
+    The route label is bounded (a template or "other"); the key label is the
+    API key NAME once a handler authenticated it, else "unknown".
     """
     collector = request.app[COLLECTOR]
     started = collector.monotonic()
     labels, token = begin_request()
+    status = 500  # what the client sees if something escapes the inner middlewares
     try:
         response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        end_request(token)
+        collector.metrics.observe_request(
+            route_template(request), status, labels.key, collector.monotonic() - started
+        )
+
+
+@web.middleware
+async def safety_net(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON answer.
+
+    Nothing a client sends may crash the process: an unexpected exception is
+    logged with its traceback and answered 500 with a request id, never the trace.
+    """
+    try:
+        return await handler(request)
     except web.HTTPException as exc:  # the router's 404/405, aiohttp's own limits
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        response = handlers.json_error(
+        return handlers.json_error(
             exc.status, _ERRORS_BY_STATUS.get(exc.status, "http_error"), exc.reason, headers
         )
     except Exception:
@@ -83,29 +106,24 @@ async def safety_net(request: web.Request, handler: Handler) -> web.StreamRespon
             route_template(request),
             request_id,
         )
-        response = handlers.json_error(
+        return handlers.json_error(
             500,
             "internal_error",
             "the collector failed to handle this request; it was logged, quote the request_id",
             request_id=request_id,
         )
-    finally:
-        end_request(token)
-    collector.metrics.observe_request(
-        route_template(request), response.status, labels.key, collector.monotonic() - started
-    )
-    return response
 
 
 def create_app(collector: Collector) -> web.Application:
     """The collector app around ``collector`` (its dependencies already built)."""
     # The handler reads the body itself and answers 413 in JSON; aiohttp's own
     # limit only guards against a handler that would call request.read().
-    # CORS (when origins are configured) wraps the safety net, so errors carry it too.
+    # Metrics outermost (preflights are requests too); CORS (when origins are
+    # configured) wraps the safety net, so error answers carry its headers.
     origins = parse_origins(collector.settings.cors_origins)
-    middlewares: list[Middleware] = [safety_net]
+    middlewares: list[Middleware] = [observe, safety_net]
     if origins:
-        middlewares.insert(0, cors_middleware(origins))
+        middlewares.insert(1, cors_middleware(origins))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES + 1)
     app[COLLECTOR] = collector
     app.router.add_post("/v1/events", handlers.post_events)

@@ -93,6 +93,36 @@ async def test_a_star_allows_any_origin_by_echoing_it() -> None:
         assert resp.headers["Access-Control-Allow-Origin"] == "https://a.example"
 
 
+async def test_preflights_are_counted_and_timed_with_a_bounded_route() -> None:
+    async with client_for(SHOP) as client:
+        granted = await client.options("/v1/events", headers=preflight_headers(SHOP))
+        denied = await client.options("/v1/events", headers=preflight_headers("https://x.example"))
+        read = await client.options(
+            "/v1/customers/c-42/experience", headers=preflight_headers(SHOP)
+        )
+        stray = await client.options("/wp-admin/c-42", headers=preflight_headers(SHOP))
+        assert (granted.status, denied.status, read.status, stray.status) == (204, 403, 204, 204)
+        text = await (await client.get("/metrics")).text()
+    for line in (
+        'cx_collector_requests_total{key="unknown",route="/v1/events",status="204"} 1.0',
+        'cx_collector_requests_total{key="unknown",route="/v1/events",status="403"} 1.0',
+        'cx_collector_requests_total{key="unknown",route="/v1/customers/{id}/experience",'
+        'status="204"} 1.0',
+        'cx_collector_requests_total{key="unknown",route="other",status="204"} 1.0',
+        'cx_collector_request_duration_seconds_count{route="/v1/events"} 2.0',
+    ):
+        assert line in text, line
+    assert "c-42" not in text and "wp-admin" not in text
+
+
+async def test_with_cors_off_an_options_is_counted_as_a_405_on_its_route() -> None:
+    async with client_for("") as client:
+        resp = await client.options("/v1/events", headers=preflight_headers(SHOP))
+        assert resp.status == 405
+        text = await (await client.get("/metrics")).text()
+    assert 'cx_collector_requests_total{key="unknown",route="/v1/events",status="405"} 1.0' in text
+
+
 @pytest.mark.parametrize("bad", ["shop.example.com", "https://shop.example.com/path", "ftp://x"])
 def test_a_bad_origin_setting_fails_at_load_naming_the_variable(bad: str) -> None:
     with pytest.raises(ConfigError, match="TOUCHPOINT_CORS_ORIGINS"):
