@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stack_cmd",
     "topics_cmd",
     "redis_cmd",
+    "dlq_cmd",
     "simulate_cmd",
     "replay_cmd",
     "worker_cmd",

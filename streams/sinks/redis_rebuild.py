@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from streams.errors import KafkaUnavailable, RedisUnavailable
+from streams.errors import RedisUnavailable
 from streams.settings import Settings
 from streams.sinks.redis_keys import snapshot_key, snapshot_to_hash
+from streams.sinks.topic_reader import read_topic
 
 Record = tuple[bytes | None, bytes | None]  # (key, value) of a scores-topic record
 _UNREADABLE = object()
-_MAX_IDLE_POLLS = 30  # one-second polls without a record before a rebuild gives up
 
 
 @dataclass
@@ -89,50 +89,10 @@ def remaining_ttl(snapshot: dict[str, Any], ttl: int, now: float) -> int | None:
     return left if left > 0 else None
 
 
-def read_topic(settings: Settings, topic: str) -> Iterator[Record]:
-    """Every record of ``topic`` from the beginning up to the end offsets found at start."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=settings.broker_list,
-            enable_auto_commit=False,
-            client_id="touchpoint-redis-rebuild",
-        )
-    except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise KafkaUnavailable(
-                f"topic {topic} does not exist: run `touchpoint topics create` (and a worker)"
-            )
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        pending = {tp for tp in tps if ends[tp] > consumer.position(tp)}
-        idle = 0
-        while pending:
-            batches = consumer.poll(timeout_ms=1000, max_records=5000)
-            for tp, batch in batches.items():
-                for record in batch:
-                    if record.offset < ends[tp]:
-                        yield record.key, record.value
-            # Also after an empty poll: compaction can leave the last offsets empty.
-            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
-            idle = 0 if batches else idle + 1
-            if pending and idle >= _MAX_IDLE_POLLS:
-                raise KafkaUnavailable(
-                    f"reading {topic} stopped making progress for {idle} s before its end "
-                    f"offsets ({len(pending)} partitions left): is the broker at "
-                    f"{settings.kafka_brokers} healthy? Nothing was written to Redis"
-                )
-    finally:
-        consumer.close()
+def read_scores(settings: Settings, topic: str) -> Iterator[Record]:
+    """(key, value) of every record of the scores topic, up to its end offsets at start."""
+    for record in read_topic(settings, topic, client_id="touchpoint-redis-rebuild"):
+        yield record.key, record.value
 
 
 def redis_client(settings: Settings) -> Any:
@@ -170,7 +130,7 @@ def rebuild_redis(
             report.records += 1
             yield record
 
-    source = records if records is not None else read_topic(settings, topic)
+    source = records if records is not None else read_scores(settings, topic)
     latest = latest_by_customer(counting(source))
     report.customers = len(latest)
     client = client if client is not None else redis_client(settings)

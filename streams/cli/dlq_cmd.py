@@ -1,0 +1,217 @@
+"""``touchpoint dlq stats|show|redrive``: what was rejected and why, and sending it back.
+
+Reads the DLQ topic as it stands (no consumer group, nothing committed; see
+:mod:`streams.sinks.topic_reader`) and works on the records a selection picks:
+``--reason`` (repeatable), ``--source``, ``--path`` (a JSON path prefix) and a
+``--since``/``--until`` window on ``rejected_at``. ``redrive`` sends the records the
+codec now accepts back to the topic they were first sent to (see
+:mod:`streams.sinks.dead_letters`); ``--dry-run`` says what it would send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from streams.agents.preflight import require_kafka
+from streams.codec.dlq import SOURCES
+from streams.codec.timestamps import parse_rfc3339
+from streams.errors import ConfigError, KafkaUnavailable
+from streams.settings import Settings
+from streams.sinks.dead_letters import (
+    DeadLetter,
+    RedriveReport,
+    Selection,
+    Send,
+    collect,
+    decoders,
+    parse,
+    plan,
+)
+from streams.sinks.topic_reader import TopicRecord, read_topic
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# DLQ records are produced after their rejected_at (same host's clock); the margin covers
+# a producer on another host whose clock runs a little behind.
+_SEEK_MARGIN_SECONDS = 300
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dlq",
+        help="review the dead-letter queue and re-drive fixed records",
+        description="Rejected records keep their original bytes in the DLQ. `stats` and "
+        "`show` say what was rejected and why; `redrive` sends back those the codec accepts "
+        "now (a worker-side processing_error after a fix, an occurred_at_in_future whose "
+        "time has come). Running it twice is harmless: the engine ignores a repeated "
+        "event_id, and outcomes and erasures change nothing the second time.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    stats = actions.add_parser("stats", help="count rejected records by reason, source and path")
+    show = actions.add_parser("show", help="print rejected records as JSON Lines")
+    show.add_argument("--limit", type=int, default=20, help="records to print (default 20)")
+    show.add_argument("--original", action="store_true",
+                      help="print only each record's original bytes, one per line")  # fmt: skip
+    redrive = actions.add_parser(
+        "redrive", help="send the records the codec now accepts back to their topic"
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="say what would be sent")
+    redrive.add_argument("--limit", type=int, default=0, help="send at most N (0 = no limit)")
+    for parser, func in ((stats, run_stats), (show, run_show), (redrive, run_redrive)):
+        parser.add_argument("--reason", action="append", default=[], metavar="CODE",
+                            help="only this reason code (repeatable)")  # fmt: skip
+        parser.add_argument("--source", action="append", default=[], choices=SOURCES,
+                            help="only records rejected by the worker or the collector")  # fmt: skip
+        parser.add_argument("--path", metavar="PREFIX",
+                            help="only faults at a JSON path starting so, e.g. $.metrics")  # fmt: skip
+        parser.add_argument("--since", metavar="WHEN",
+                            help="rejected at or after: RFC 3339 or an age like 30m, 2h, 7d")  # fmt: skip
+        parser.add_argument("--until", metavar="WHEN", help="rejected before (same forms)")
+        parser.set_defaults(func=func)
+
+
+def selection_from(args: argparse.Namespace, now: float) -> Selection:
+    return Selection(
+        reasons=frozenset(args.reason),
+        sources=frozenset(args.source),
+        path_prefix=args.path,
+        since=parse_when(args.since, now, "--since"),
+        until=parse_when(args.until, now, "--until"),
+    )
+
+
+def parse_when(text: str | None, now: float, option: str) -> float | None:
+    """Epoch seconds of an RFC 3339 time or an age before ``now`` (``90s``, ``30m``, ``2h``)."""
+    if text is None:
+        return None
+    match = _DURATION.match(text)
+    if match is not None:
+        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    ts = parse_rfc3339(text)
+    if ts is None:
+        raise ConfigError(
+            f"{option} {text!r} is neither an RFC 3339 time like 2026-11-26T10:00:00Z "
+            "nor an age like 30m, 2h or 7d"
+        )
+    return ts
+
+
+def dlq_records(settings: Settings, selection: Selection) -> Iterator[TopicRecord]:
+    require_kafka(settings)
+    since_ms = None
+    if selection.since is not None:
+        since_ms = max(0, int((selection.since - _SEEK_MARGIN_SECONDS) * 1000))
+    return read_topic(settings, settings.dlq_topic, client_id="touchpoint-dlq", since_ms=since_ms)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    selection = selection_from(args, time.time())
+    for line in collect(dlq_records(settings, selection), selection).lines():
+        print(line)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    selection = selection_from(args, time.time())
+    shown = withheld = 0
+    out = sys.stdout.buffer
+    try:
+        for letter in _selected(dlq_records(settings, selection), selection):
+            if args.limit and shown >= args.limit:
+                break
+            if args.original:
+                if letter.truncated or b"\n" in letter.original or b"\r" in letter.original:
+                    withheld += 1  # one record per line: a cut or multi-line original cannot be
+                    continue
+                out.write(letter.original + b"\n")
+            else:
+                out.write(orjson.dumps(_shown(letter)) + b"\n")
+            shown += 1
+        out.flush()
+    except BrokenPipeError:  # `| head`: the reader has all it wants
+        sys.stderr.close()
+        return 0
+    if withheld:
+        print(f"{withheld} original(s) not printed: cut at 64 KiB or spanning lines "
+              "(`touchpoint dlq show` without --original shows them base64)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def run_redrive(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    now = time.time()
+    selection = selection_from(args, now)
+    codecs = decoders(settings, now)
+    report = RedriveReport()
+    sends: list[tuple[str, Send]] = []
+    for record in dlq_records(settings, selection):
+        report.read += 1
+        letter = parse(record)
+        if letter is None:
+            report.unreadable += 1
+            continue
+        if not selection.matches(letter):
+            continue
+        outcome = plan(letter, codecs, settings.dlq_topic)
+        if isinstance(outcome, str):
+            report.skipped[outcome] += 1
+        elif not args.limit or len(sends) < args.limit:
+            sends.append((letter.reason, outcome))
+        else:
+            report.skipped["over_limit"] += 1
+    if not args.dry_run and sends:
+        send_all(settings, [send for _, send in sends])
+    for reason, _ in sends:
+        report.sent[reason] += 1
+    for line in report.lines(dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def send_all(settings: Settings, sends: list[Send]) -> None:
+    """Send every record and wait for the broker's acknowledgement of each."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.broker_list, acks="all", client_id="touchpoint-dlq-redrive"
+        )
+    except KafkaError as exc:
+        raise KafkaUnavailable(
+            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
+        ) from exc
+    acked = 0
+    try:
+        futures = [producer.send(s.topic, key=s.key, value=s.value, headers=s.headers)
+                   for s in sends]  # fmt: skip
+        for future in futures:
+            future.get(timeout=60)
+            acked += 1
+    except KafkaError as exc:
+        raise KafkaUnavailable(
+            f"re-drive stopped after {acked} of {len(sends)} records ({exc!r}): check Kafka "
+            "and run it again (a record sent twice is harmless: see `touchpoint dlq --help`)"
+        ) from exc
+    finally:
+        producer.close(timeout=10)
+
+
+def _selected(records: Iterator[TopicRecord], selection: Selection) -> Iterator[DeadLetter]:
+    for record in records:
+        letter = parse(record)
+        if letter is not None and selection.matches(letter):
+            yield letter
+
+
+def _shown(letter: DeadLetter) -> dict[str, Any]:
+    return {"dlq_partition": letter.partition, "dlq_offset": letter.offset, **letter.record}

@@ -1,0 +1,234 @@
+"""Reviewing and re-driving the DLQ: what was rejected, why, and sending it back once fixed.
+
+Pure functions over DLQ records already read from Kafka (``streams.cli.dlq_cmd`` does
+the reading and sending). A DLQ record (schemas/dlq-record.v1.schema.json) carries the
+original bytes, so nothing a producer sent is lost; this module turns such records into
+:class:`DeadLetter` values, selects them (reason, source, path, time), counts them, and
+decides which can be re-driven: sent again, byte for byte, to the topic they were first
+sent to.
+
+A record is re-driven only if it would now be accepted: its original is complete (not
+cut to the DLQ's 64 KiB), its topic is one of this deployment's input topics, and the
+codec accepts it now (a worker-side ``processing_error`` or ``state_unreadable``, or an
+``occurred_at_in_future`` whose time has come). Sending one that would be rejected again
+would only put it back in the DLQ; those are counted by the reason they would get. A
+re-driven record carries the header ``touchpoint-redriven-from: <dlq topic>:<partition>:
+<offset>`` so it can be traced, and is keyed by its customer id as the contract says.
+Re-driving twice is harmless for events (the engine ignores a repeated ``event_id``);
+outcomes and erasures are idempotent too (a second ``contacted`` or erasure changes
+nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streams.codec import decode_erasure, decode_event, decode_outcome
+from streams.codec.timestamps import parse_rfc3339
+from streams.codec.types import Rejection
+from streams.settings import Settings
+from streams.sinks.topic_reader import TopicRecord
+
+REDRIVEN_HEADER = "touchpoint-redriven-from"
+TOP_PATHS = 5  # paths listed per reason in the stats
+
+Decoder = Callable[[bytes], object]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One DLQ record, with where it sits in the DLQ and its original bytes decoded."""
+
+    partition: int
+    offset: int
+    reason: str
+    message: str
+    path: str
+    source: str
+    topic: str
+    key: str | None
+    original: bytes
+    truncated: bool
+    rejected_at: float  # epoch seconds
+    record: dict[str, Any]  # the DLQ record as read
+
+
+def parse(record: TopicRecord) -> DeadLetter | None:
+    """The dead letter in a DLQ topic record, or None when it is not a DLQ record v1."""
+    try:
+        data = orjson.loads(record.value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    texts = [data.get(name) for name in ("reason", "message", "path", "source", "topic")]
+    encoded, rejected_at = data.get("original_base64"), data.get("rejected_at")
+    if not all(isinstance(t, str) for t in texts) or not isinstance(encoded, str):
+        return None
+    when = parse_rfc3339(rejected_at) if isinstance(rejected_at, str) else None
+    key = data.get("key")
+    if when is None or not (key is None or isinstance(key, str)):
+        return None
+    try:
+        original = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    reason, message, path, source, topic = (str(t) for t in texts)
+    return DeadLetter(record.partition, record.offset, reason, message, path, source, topic,
+                      key, original, data.get("truncated") is True, when, data)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters a command looks at; an empty set means any."""
+
+    reasons: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    path_prefix: str | None = None
+    since: float | None = None  # rejected_at >= since (epoch seconds)
+    until: float | None = None  # rejected_at < until
+
+    def matches(self, letter: DeadLetter) -> bool:
+        return (
+            (not self.reasons or letter.reason in self.reasons)
+            and (not self.sources or letter.source in self.sources)
+            and (self.path_prefix is None or letter.path.startswith(self.path_prefix))
+            and (self.since is None or letter.rejected_at >= self.since)
+            and (self.until is None or letter.rejected_at < self.until)
+        )
+
+
+@dataclass
+class DlqStats:
+    """Counts of the selected dead letters: by reason, source, original topic and path."""
+
+    read: int = 0
+    unreadable: int = 0
+    selected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
+    topics: Counter[str] = field(default_factory=Counter)
+    paths: dict[str, Counter[str]] = field(default_factory=dict)
+    first: float | None = None
+    last: float | None = None
+
+    def add(self, letter: DeadLetter) -> None:
+        self.selected += 1
+        self.reasons[letter.reason] += 1
+        self.sources[letter.source] += 1
+        self.topics[letter.topic] += 1
+        self.paths.setdefault(letter.reason, Counter())[letter.path] += 1
+        if self.first is None or letter.rejected_at < self.first:
+            self.first = letter.rejected_at
+        if self.last is None or letter.rejected_at > self.last:
+            self.last = letter.rejected_at
+
+    def lines(self) -> list[str]:
+        from streams.engine.state import rfc3339
+
+        out = [f"{self.read} DLQ records read, {self.selected} selected, "
+               f"{self.unreadable} not DLQ records v1"]  # fmt: skip
+        if self.first is not None and self.last is not None:
+            out.append(f"rejected from {rfc3339(self.first)} to {rfc3339(self.last)}")
+        for title, counts in (("source", self.sources), ("topic", self.topics)):
+            if counts:
+                out.append(f"by {title}: " + ", ".join(f"{k} {n}" for k, n in _ranked(counts)))
+        if self.reasons:
+            out.append("by reason (top paths):")
+        for reason, n in _ranked(self.reasons):
+            paths = _ranked(self.paths[reason])
+            shown = ", ".join(f"{p} {c}" for p, c in paths[:TOP_PATHS])
+            more = f", {len(paths) - TOP_PATHS} more" if len(paths) > TOP_PATHS else ""
+            out.append(f"  {reason:<26} {n:>8}   {shown}{more}")
+        return out
+
+
+def collect(letters: Iterable[TopicRecord], selection: Selection) -> DlqStats:
+    """Read every record, count the unreadable ones and the selected dead letters."""
+    stats = DlqStats()
+    for record in letters:
+        stats.read += 1
+        letter = parse(record)
+        if letter is None:
+            stats.unreadable += 1
+        elif selection.matches(letter):
+            stats.add(letter)
+    return stats
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A record to send again: to ``topic``, keyed by customer id, with the trace header."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def decoders(settings: Settings, now: float) -> dict[str, Decoder]:
+    """The codec for each input topic a dead letter may be re-driven to."""
+    skew = settings.max_future_skew_seconds
+    return {
+        settings.touchpoints_topic: lambda raw: decode_event(raw, now=now, max_future_skew=skew),
+        settings.outcomes_topic: decode_outcome,
+        settings.erasure_topic: decode_erasure,
+    }
+
+
+def plan(letter: DeadLetter, codecs: dict[str, Decoder], dlq_topic: str) -> Send | str:
+    """What re-driving ``letter`` would do: a :class:`Send`, or why it is skipped
+    (``truncated``, ``other_topic``, or ``still_invalid:<reason it would get now>``)."""
+    if letter.truncated:
+        return "truncated"
+    decode = codecs.get(letter.topic)
+    if decode is None:
+        return "other_topic"
+    decoded = decode(letter.original)
+    if isinstance(decoded, Rejection):
+        return f"still_invalid:{decoded.reason}"
+    customer_id: str = decoded.customer_id  # type: ignore[attr-defined]
+    trace = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
+    return Send(letter.topic, customer_id.encode(), letter.original, [(REDRIVEN_HEADER, trace)])
+
+
+@dataclass
+class RedriveReport:
+    """What a re-drive sent (by the reason it had been rejected for) and skipped (by cause)."""
+
+    read: int = 0
+    unreadable: int = 0
+    sent: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def lines(self, *, dry_run: bool) -> list[str]:
+        verb = "would send" if dry_run else "sent"
+        out = [f"{self.read} DLQ records read ({self.unreadable} not DLQ records v1): "
+               f"{verb} {sum(self.sent.values())}, skipped {sum(self.skipped.values())}"]  # fmt: skip
+        for reason, n in _ranked(self.sent):
+            out.append(f"  {verb:<10} {n:>8}  rejected as {reason}")
+        for cause, n in _ranked(self.skipped):
+            out.append(f"  {'skipped':<10} {n:>8}  {_skip_text(cause)}")
+        return out
+
+
+def _skip_text(cause: str) -> str:
+    if cause == "truncated":
+        return "original over 64 KiB, cut in the DLQ: have the producer send it again"
+    if cause == "over_limit":
+        return "past --limit: run again to send them"
+    if cause == "other_topic":
+        return "first sent to a topic that is not an input of this deployment"
+    reason = cause.removeprefix("still_invalid:")
+    return f"would be rejected again as {reason}: fix the producer, which sends it again"
+
+
+def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
