@@ -4,7 +4,7 @@ Importing this package does not import Faust (nor Kafka until Kafka mode is
 used), so producer apps stay light. See docs/sdk.md.
 """
 
-from streams.errors import DeliveryError, KafkaUnavailable, ValidationError
+from streams.errors import ConfigError, DeliveryError, KafkaUnavailable, ValidationError
 from streams.sdk.client import TouchpointClient, Transport
 from streams.sdk.emitter import (
     BufferFullError,
@@ -18,10 +18,12 @@ from streams.sdk.emitter import (
     SendResult,
 )
 from streams.sdk.events import build_event, format_timestamp
+from streams.sdk.outcomes import UnconfirmedDeliveryError
 
 __all__ = [
     "BufferFullError",
     "ClosedError",
+    "ConfigError",
     "DeliveryError",
     "Emitter",
     "KafkaUnavailable",
@@ -33,6 +35,7 @@ __all__ = [
     "SendResult",
     "TouchpointClient",
     "Transport",
+    "UnconfirmedDeliveryError",
     "ValidationError",
     "build_event",
     "format_timestamp",

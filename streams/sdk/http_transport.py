@@ -30,6 +30,7 @@ from streams.sdk.outcomes import (
     RejectedDeliveryError,
     RetryableDeliveryError,
     SendResult,
+    UnconfirmedDeliveryError,
 )
 
 USER_AGENT = "touchpoint-sdk-python/0.1"
@@ -184,7 +185,7 @@ class HttpTransport:
                     f"{_received(body, headers)} instead of its JSON results: is a proxy "
                     "or captive portal in the way? Check the collector URL"
                 )
-            return _results(parsed, count, status=None)
+            return _results(parsed, count, status=status, summary=_summary(body))
         if status == 429 or status >= 500:
             raise RetryableDeliveryError(
                 f"collector at {self.url} answered {status}: {_summary(body)}",
@@ -267,8 +268,13 @@ def _hint(status: int) -> str:
     return ""
 
 
-def _results(body: Any, count: int, *, status: int | None, summary: str = "") -> SendResult:
-    """Per-event answers; on a 4xx, events the server did not mention failed too."""
+def _results(body: Any, count: int, *, status: int, summary: str = "") -> SendResult:
+    """Per-event answers; events the server did not mention are never counted delivered.
+
+    On a 2xx they fail with :class:`UnconfirmedDeliveryError` (fate unknown), on
+    a 4xx with :class:`RejectedDeliveryError`; one error object per request, so
+    they reach ``on_failure`` in one call.
+    """
     result = SendResult()
     results = body.get("results") if isinstance(body, dict) else None
     if not isinstance(results, list):  # callers pass only answers holding a results list
@@ -286,26 +292,32 @@ def _results(body: Any, count: int, *, status: int | None, summary: str = "") ->
                 Refusal(
                     index,
                     ValidationError(
-                        str(item.get("reason", "rejected")),
-                        str(item.get("message", "the collector rejected the event")),
-                        str(item.get("path", "$")),
+                        str(item.get("reason") or "rejected"),
+                        str(item.get("message") or "the collector rejected the event"),
+                        str(item.get("path") or "$"),
                     ),
                 )
             )
-    if status is not None:
-        for index in range(count):
-            if index not in seen:
-                result.refused.append(
-                    Refusal(
-                        index,
-                        RejectedDeliveryError(
-                            f"collector answered {status} without a result for this event: "
-                            f"{summary or '(no detail)'}",
-                            status=status,
-                        ),
-                    )
-                )
+    missing = [index for index in range(count) if index not in seen]
+    if missing:
+        error = _missing_results_error(status, len(missing), count, summary)
+        result.refused.extend(Refusal(index, error) for index in missing)
     return result
+
+
+def _missing_results_error(status: int, missing: int, count: int, summary: str) -> Exception:
+    if 200 <= status < 300:
+        return UnconfirmedDeliveryError(
+            f"collector answered {status} without a result for {missing} of {count} event(s): "
+            "whether they arrived is unknown (a 2xx means the collector wrote every event of "
+            "the request to Kafka, so they most likely did; is a proxy rewriting answers?). "
+            "Not retried; send them again with the same event_id if they must arrive"
+        )
+    return RejectedDeliveryError(
+        f"collector answered {status} without a result for {missing} of {count} event(s): "
+        f"{summary or '(no detail)'}",
+        status=status,
+    )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

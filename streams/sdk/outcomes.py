@@ -36,6 +36,17 @@ class RejectedDeliveryError(DeliveryError):
         self.status = status
 
 
+class UnconfirmedDeliveryError(DeliveryError):
+    """The far side answered success but said nothing about these events: fate unknown.
+
+    E.g. a collector 2xx whose ``results`` list lacks an event (a proxy that cut
+    or rewrote the answer, a collector bug). Not retried: a 2xx from the
+    collector means every event of the request is durable in Kafka (accepted or
+    in the DLQ), so the event most likely arrived; resend it with the same
+    ``event_id`` if it must arrive (the workers count an ``event_id`` once).
+    """
+
+
 class BufferFullError(DeliveryError):
     """The emitter's buffer was full, so the event was dropped before any send."""
 

@@ -16,8 +16,14 @@ from typing import Any
 import pytest
 from sdk_doubles import ACCEPT_ALL, RESET, Answer, RawCollector, emitter_for, ev
 
-from streams.sdk import TouchpointClient
-from streams.sdk.emitter import RetriesExhaustedError, RetryableDeliveryError, RetryPolicy
+from streams.errors import ValidationError
+from streams.sdk import TouchpointClient, UnconfirmedDeliveryError
+from streams.sdk.emitter import (
+    RejectedDeliveryError,
+    RetriesExhaustedError,
+    RetryableDeliveryError,
+    RetryPolicy,
+)
 from streams.sdk.http_transport import DEFAULT_TIMEOUT, HttpTransport
 
 
@@ -149,4 +155,66 @@ def test_a_2xx_that_is_not_the_collectors_json_says_what_came_back(
     message = str(error)
     assert "answered 200 with " + shown in message
     assert "instead of its JSON results" in message and "proxy" in message
+    emitter.close()
+
+
+def test_an_event_missing_from_a_2xx_results_list_is_reported_unconfirmed_not_delivered(
+    collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    """A 2xx that names only some events: the others' fate is unknown, never "delivered"."""
+    only_first = {
+        "results": [{"index": 0, "event_id": "e0", "status": "accepted"}],
+        "accepted": 1,
+        "rejected": 0,
+    }
+    collector.answer(Answer(200, only_first))
+    emitter = emitter_for(collector.url, recorder, sleeps)
+    for n in range(3):
+        emitter.track(ev(n))
+    assert emitter.flush(timeout=10)
+    assert recorder.succeeded == [ev(0)]
+    [(events, error)] = recorder.failed  # one call for the request's unmentioned events
+    assert events == [ev(1), ev(2)]
+    assert isinstance(error, UnconfirmedDeliveryError)
+    assert "without a result for 2 of 3 event(s)" in str(error)
+    assert "same event_id" in str(error)
+    assert len(collector.requests) == 1 and sleeps == []  # not retried
+    assert emitter.stats["delivered"] == 1 and emitter.stats["failed"] == 2
+    emitter.close()
+
+
+def test_an_empty_results_list_in_a_2xx_delivers_nothing(
+    collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    collector.answer(Answer(200, {"results": [], "accepted": 0, "rejected": 0}))
+    emitter = emitter_for(collector.url, recorder, sleeps)
+    emitter.track(ev(0))
+    assert emitter.flush(timeout=10)
+    assert recorder.succeeded == []
+    [(events, error)] = recorder.failed
+    assert events == [ev(0)] and isinstance(error, UnconfirmedDeliveryError)
+    emitter.close()
+
+
+def test_a_4xx_without_results_for_some_events_reports_them_in_one_call(
+    collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    collector.answer(
+        Answer(
+            422,
+            {
+                "results": [{"index": 0, "status": "rejected", "reason": None, "path": None}],
+                "accepted": 0,
+                "rejected": 1,
+            },
+        )
+    )
+    emitter = emitter_for(collector.url, recorder, sleeps)
+    for n in range(3):
+        emitter.track(ev(n))
+    assert emitter.flush(timeout=10)
+    first, rest = recorder.failed
+    assert first[0] == [ev(0)] and isinstance(first[1], ValidationError)
+    assert (first[1].reason, first[1].path) == ("rejected", "$")  # JSON nulls are not "None"
+    assert rest[0] == [ev(1), ev(2)] and isinstance(rest[1], RejectedDeliveryError)
     emitter.close()
