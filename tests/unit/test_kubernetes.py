@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.agents.web import KAFKA_PROBE_TIMEOUT
+from streams.collector.handlers import READY_TIMEOUT_SECONDS
 from streams.settings import ENV_VARS, SETTINGS
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "kubernetes"
+PROMETHEUS_K8S = ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml"
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "touchpoint.rules.yml"
 SECRET_ENV = {s.env for s in SETTINGS if s.secret}
 
 
@@ -55,6 +60,8 @@ def test_the_expected_kinds_are_there() -> None:
             "Secret",
             "Service",
             "Service",
+            "Service",
+            "Service",
             "StatefulSet",
             "Deployment",
             "PodDisruptionBudget",
@@ -96,9 +103,6 @@ def test_worker_probes_metrics_and_resources() -> None:
     metrics = int(config_data()["TOUCHPOINT_METRICS_PORT"])
     assert metrics == 9464
     assert metrics in {p["containerPort"] for p in container["ports"]}
-    annotations = worker["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(metrics)
     assert set(container["resources"]["requests"]) == {"cpu", "memory"}
     assert set(container["resources"]["limits"]) == {"cpu", "memory"}
 
@@ -153,3 +157,64 @@ def test_secrets_live_in_the_secret_and_nothing_else_does() -> None:
     keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
     assert keys == SECRET_ENV
     assert not set(config_data()) & SECRET_ENV
+
+
+def test_readiness_probes_wait_longer_than_the_checks_behind_them() -> None:
+    """A probe that times out before /readyz answers marks a healthy pod unready.
+
+    The collector's /readyz waits up to READY_TIMEOUT_SECONDS for Kafka and then as
+    long for Redis (which it only reports); the worker's tries each broker in turn for
+    up to KAFKA_PROBE_TIMEOUT.
+    """
+    [collector] = containers(only("Deployment", "touchpoint-collector"))
+    assert collector["readinessProbe"]["timeoutSeconds"] > 2 * READY_TIMEOUT_SECONDS
+    [worker] = containers(only("StatefulSet", "touchpoint-worker"))
+    brokers = config_data()["TOUCHPOINT_KAFKA_BROKERS"].split(",")
+    assert worker["readinessProbe"]["timeoutSeconds"] > len(brokers) * KAFKA_PROBE_TIMEOUT
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert worker[probe].get("timeoutSeconds", 1) >= 5, probe
+
+
+def _jobs_in_rules() -> set[str]:
+    import re
+
+    return set(re.findall(r'job="([^"]+)"', RULES.read_text()))
+
+
+def test_prometheus_finds_every_pod_under_the_job_names_the_alerts_use() -> None:
+    """deploy/prometheus/prometheus-kubernetes.yml scrapes the pods as the rules expect.
+
+    Each job resolves the DNS name of a headless Service of these manifests that
+    publishes not-ready pods too (so a failing pod is up == 0, not gone), on the
+    container port that serves /metrics.
+    """
+    scrape = yaml.safe_load(PROMETHEUS_K8S.read_text())["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    assert _jobs_in_rules() == {"touchpoint-worker", "touchpoint-collector"}
+    assert _jobs_in_rules() <= set(jobs)
+    namespace = load("kustomization.yaml")[0]["namespace"]
+    workloads = {
+        "touchpoint-worker": (only("StatefulSet", "touchpoint-worker"), 9464),
+        "touchpoint-collector": (only("Deployment", "touchpoint-collector"), 8080),
+    }
+    for job_name, (workload, metrics_port) in workloads.items():
+        [sd] = jobs[job_name]["dns_sd_configs"]
+        [dns_name] = sd["names"]
+        service_name, ns, *_ = dns_name.split(".")
+        assert ns == namespace, dns_name
+        service = only("Service", service_name)
+        assert service["spec"]["clusterIP"] == "None", f"{service_name} must be headless"
+        assert service["spec"]["publishNotReadyAddresses"] is True, service_name
+        pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items(), service_name
+        assert sd["port"] == metrics_port
+        [container] = containers(workload)
+        [target] = [p["targetPort"] for p in service["spec"]["ports"]]
+        assert port_number(container, target) == metrics_port
+        assert jobs[job_name].get("metrics_path", "/metrics") == "/metrics"
+
+
+def test_pods_carry_no_scrape_annotations_that_would_double_every_series() -> None:
+    for workload in (only("StatefulSet"), only("Deployment")):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        assert not [a for a in annotations if a.startswith("prometheus.io/")]

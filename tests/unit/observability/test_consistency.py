@@ -228,3 +228,17 @@ def test_operations_doc_lists_every_metric() -> None:
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}`" in docs, f"{name} is missing from docs/operations.md"
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-kubernetes.yml"])
+def test_every_job_the_rules_and_dashboard_select_is_scraped(config: str) -> None:
+    """A `job="..."` no scrape config defines makes `up == 0` alerts dead and `absent` fire."""
+    path = ROOT / "deploy" / "prometheus" / config
+    scraped = {job["job_name"] for job in yaml.safe_load(path.read_text())["scrape_configs"]}
+    doc = yaml.safe_load(path.read_text())
+    assert doc["rule_files"] == ["rules/*.rules.yml"], config
+    selected = {
+        job for _where, expr in _all_exprs() for job in re.findall(r'job\s*=~?\s*"([^"]+)"', expr)
+    }
+    assert selected == {"touchpoint-worker", "touchpoint-collector"}
+    assert selected <= scraped, f"{config} does not scrape {sorted(selected - scraped)}"

@@ -59,8 +59,9 @@ def test_rules_pass_promtool_check(promtool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prometheus_config_passes_promtool_check(promtool: str) -> None:
-    result = _run(promtool, "check", "config", PROM / "prometheus.yml")
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-kubernetes.yml"])
+def test_prometheus_config_passes_promtool_check(promtool: str, config: str) -> None:
+    result = _run(promtool, "check", "config", PROM / config)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
