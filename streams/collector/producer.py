@@ -36,6 +36,13 @@ class RecordTooLarge(TouchpointError):
     """A record is larger than Kafka accepts: a collector bug, not Kafka being down.
 
     Retrying cannot help, so the handlers never answer it with 503 + Retry-After.
+
+    Its base is deliberately :class:`~streams.errors.TouchpointError` and NOT
+    :class:`~streams.errors.KafkaUnavailable`: every ``except KafkaUnavailable``
+    answers 503 (retry), which this error must never reach. It is defined here
+    only because streams/errors.py is shared; it belongs there, beside
+    ``KafkaUnavailable``, with this module importing it from there (the name
+    stays importable from here).
     """
 
 

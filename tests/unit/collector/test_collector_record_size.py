@@ -148,3 +148,11 @@ async def test_a_record_too_large_for_kafka_is_a_500_without_retry_after() -> No
     assert (status, answer["error"]) == (500, "record_too_large_for_kafka")
     assert answer["request_id"]
     assert "Retry-After" not in headers
+
+
+def test_record_too_large_is_a_touchpoint_error_never_caught_as_kafka_unavailable() -> None:
+    """Every `except KafkaUnavailable` answers 503 (retry): a too-large record must escape it."""
+    from streams.errors import KafkaUnavailable, TouchpointError
+
+    assert issubclass(RecordTooLarge, TouchpointError)
+    assert not issubclass(RecordTooLarge, KafkaUnavailable)
