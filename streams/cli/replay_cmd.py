@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,16 +12,11 @@ import orjson
 
 from streams.engine import Engine, load_rules
 from streams.errors import ConfigError
-from streams.replay import ReplayResult, replay
-from streams.replay.report import (
-    compare,
-    format_compare,
-    format_summary,
-    read_labels,
-    score_labels,
-    summary,
-)
+from streams.replay import replay
+from streams.replay.labels import judge_labels, read_labels
+from streams.replay.report import compare, format_compare, format_summary, summary
 from streams.replay.runner import SEVERITY_ORDER
+from streams.replay.source import read_lines
 from streams.settings import Settings
 
 
@@ -46,20 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _lines(path: str) -> Iterator[bytes]:
-    if path == "-":
-        yield from sys.stdin.buffer
-        return
+def _events(path: str) -> Iterator[bytes]:
+    return read_lines(path, hint=f"make one with `touchpoint simulate --out {path}`")
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path that cannot be written before a long replay, not after it."""
     target = Path(path)
     if target.is_dir():
-        raise ConfigError(f"{path} is a directory: give a JSON Lines file")
-    try:
-        with target.open("rb") as handle:
-            yield from handle
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read {path} ({exc.strerror}): make one with `touchpoint simulate --out {path}`"
-        ) from exc
+        raise ConfigError(f"cannot write {path}: it is a directory, give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ConfigError(f"cannot write {path}: permission denied")
 
 
 def _write_jsonl(path: str, rows: list[dict[str, object]]) -> None:
@@ -71,8 +67,15 @@ def _write_jsonl(path: str, rows: list[dict[str, object]]) -> None:
         raise ConfigError(f"cannot write {path} ({exc.strerror})") from exc
 
 
-def _run_once(events: str, rules_path: str | None) -> ReplayResult:
-    return replay(_lines(events), Engine(load_rules(rules_path or None)))
+def _print(text: str) -> int:
+    """Print to stdout; a reader that went away (``| head``) ends the command quietly."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,34 +83,40 @@ def run(args: argparse.Namespace) -> int:
     rules_path = args.rules or settings.rules_path or None
     if args.compare_rules and args.events == "-":
         raise ConfigError("--compare-rules reads the events twice: give a file, not stdin")
-    # Labels are read first: a bad labels file should not cost a long replay.
-    degraded = read_labels(_lines(args.labels), args.labels) if args.labels else None
-    result = _run_once(args.events, rules_path)
+    if args.labels == "-" and args.events == "-":
+        raise ConfigError("the events and --labels cannot both be stdin: give a file for one")
+    # Everything that can be wrong with the options is found before a long replay.
+    for path in (args.alerts, args.snapshots):
+        if path:
+            _check_writable(path)
+    rules = load_rules(rules_path)
+    other_rules = load_rules(args.compare_rules) if args.compare_rules else None
+    labels = None
+    if args.labels:
+        hint = f"make one with `touchpoint simulate --labels {args.labels}`"
+        labels = read_labels(read_lines(args.labels, what="labels", hint=hint), args.labels)
+    result = replay(_events(args.events), Engine(rules))
     if args.alerts:
         _write_jsonl(args.alerts, result.alerts)
     if args.snapshots:
         _write_jsonl(args.snapshots, [result.snapshots[c] for c in sorted(result.snapshots)])
     figures = summary(result)
     label_score = None
-    if degraded is not None:
-        label_score = score_labels(result.flagged_customers(args.min_severity), degraded)
-        figures["labels"] = {
-            "degraded": len(degraded),
-            "precision": round(label_score.precision, 4),
-            "recall": round(label_score.recall, 4),
-            "true_positives": label_score.true_positives,
-            "false_positives": label_score.false_positives,
-            "false_negatives": label_score.false_negatives,
-        }
+    if labels is not None:
+        floor = set(SEVERITY_ORDER[SEVERITY_ORDER.index(args.min_severity) :])
+        label_score = judge_labels(result.alerts, labels, result.snapshots.keys(), floor)
+        figures["labels"] = label_score.to_dict()
     diff = None
-    if args.compare_rules:
-        diff = compare(result, _run_once(args.events, args.compare_rules), args.min_severity)
+    if other_rules is not None:
+        other = replay(_events(args.events), Engine(other_rules))
+        diff = compare(result, other, args.min_severity)
         figures["compare"] = diff
     if args.json:
-        sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
-    print(format_summary(figures, label_score))
+        return _print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
+    text = format_summary(figures, label_score)
+    if result.records == 0:
+        text += f"\nno events: {args.events} has no records"
     if diff is not None:
-        print(f"\nrules backtest: {rules_path or 'default rules'} -> {args.compare_rules}")
-        print(format_compare(diff))
-    return 0
+        text += f"\n\nrules backtest: {rules_path or 'default rules'} -> {args.compare_rules}"
+        text += "\n" + format_compare(diff)
+    return _print(text)

@@ -4,65 +4,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from streams.errors import ConfigError
+from streams.replay.labels import LabelScore, read_labels, score_labels
 from streams.replay.runner import SEVERITY_ORDER, ReplayResult
 
+# The label helpers moved to streams.replay.labels; importable from here as before.
+__all__ = [
+    "LabelScore",
+    "alert_mix",
+    "compare",
+    "format_compare",
+    "format_summary",
+    "read_labels",
+    "score_labels",
+    "summary",
+]
+
 SCORE_BUCKETS: tuple[int, ...] = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
-
-
-@dataclass(frozen=True)
-class LabelScore:
-    """Alerts judged against the simulator's ground truth."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def precision(self) -> float:
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else 0.0
-
-    @property
-    def recall(self) -> float:
-        labelled = self.true_positives + self.false_negatives
-        return self.true_positives / labelled if labelled else 0.0
-
-
-def read_labels(lines: Iterable[bytes], source: str = "labels") -> set[str]:
-    """Customer ids labelled as degraded (one JSON object per line with ``customer_id``).
-
-    Raises :class:`ConfigError` naming the line of the first malformed label.
-    """
-    found: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            label = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"{source} line {number} is not JSON ({exc})") from exc
-        customer = label.get("customer_id") if isinstance(label, dict) else None
-        if not isinstance(customer, str):
-            raise ConfigError(
-                f"{source} line {number} has no customer_id string: expected the "
-                "labels file of `touchpoint simulate --labels`"
-            )
-        found.add(customer)
-    return found
-
-
-def score_labels(flagged: set[str], degraded: set[str]) -> LabelScore:
-    return LabelScore(
-        true_positives=len(flagged & degraded),
-        false_positives=len(flagged - degraded),
-        false_negatives=len(degraded - flagged),
-    )
 
 
 def alert_mix(alerts: Iterable[Mapping[str, Any]]) -> Counter[tuple[str, str]]:
@@ -94,9 +53,11 @@ def summary(result: ReplayResult) -> dict[str, Any]:
         "records": result.records,
         "processed": result.processed,
         "duplicates": result.duplicates,
+        "too_late": result.too_late,
         "rejected": result.rejected,
         "rejects_by_reason": dict(sorted(result.rejects.items())),
-        "reconciled": result.records == result.processed + result.rejected,
+        "reconciled": result.records
+        == result.processed + result.duplicates + result.too_late + result.rejected,
         "customers": len(result.snapshots),
         "customers_at_risk": sum(1 for s in result.snapshots.values() if s.get("at_risk")),
         "alerts": len(result.alerts),
@@ -124,10 +85,16 @@ def summary(result: ReplayResult) -> dict[str, Any]:
 def format_summary(figures: Mapping[str, Any], labels: LabelScore | None = None) -> str:
     """Human-readable summary for the terminal."""
     out = [
-        f"records {figures['records']}  processed {figures['processed']}  "
-        f"duplicates {figures['duplicates']}  rejected {figures['rejected']}  "
+        f"records {figures['records']} = processed {figures['processed']} + "
+        f"duplicates {figures['duplicates']} + too late {figures['too_late']} + "
+        f"rejected {figures['rejected']}  "
         f"(reconciled: {'yes' if figures['reconciled'] else 'NO'})",
     ]
+    if figures["too_late"]:
+        out.append(
+            "too late: older than the customer's de-duplication memory reaches, refused by "
+            "the engine as the worker would (see docs/scoring.md)"
+        )
     if figures["rejects_by_reason"]:
         reasons = ", ".join(f"{k} {v}" for k, v in figures["rejects_by_reason"].items())
         out.append(f"rejects by reason: {reasons}")
@@ -148,12 +115,32 @@ def format_summary(figures: Mapping[str, Any], labels: LabelScore | None = None)
     for band, n in score["histogram"].items():
         out.append(f"  {band} {'#' * round(40 * n / peak):<40} {n}")
     if labels is not None:
-        out.append(
-            f"against labels: precision {labels.precision:.3f}  recall {labels.recall:.3f}  "
-            f"(tp {labels.true_positives}, fp {labels.false_positives}, "
-            f"fn {labels.false_negatives})"
-        )
+        out.extend(format_labels(labels))
     return "\n".join(out)
+
+
+def format_labels(labels: LabelScore) -> list[str]:
+    """The precision/recall lines; ``n/a`` where a figure is undefined (0/0)."""
+    figures = labels.to_dict()
+    shown = {
+        k: "n/a" if figures[k] is None else f"{figures[k]:.3f}" for k in ("precision", "recall")
+    }
+    out = [
+        f"against labels: precision {shown['precision']}  recall {shown['recall']}  "
+        f"(tp {labels.true_positives}, fp {labels.false_positives}, "
+        f"fn {labels.false_negatives})"
+    ]
+    if labels.early_only:
+        out.append(
+            f"  {labels.early_only} labelled customer(s) alerted only before their degradation "
+            "started: counted as missed and as false alarms"
+        )
+    if labels.absent:
+        out.append(
+            f"  WARNING: {labels.absent} labelled customer(s) have no event in this file and are "
+            "not scored: are the labels from another run?"
+        )
+    return out
 
 
 def compare(base: ReplayResult, other: ReplayResult, min_severity: str = "low") -> dict[str, Any]:

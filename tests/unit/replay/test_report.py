@@ -20,7 +20,7 @@ def test_label_precision_and_recall() -> None:
 
 
 def test_summary_reconciles_and_counts_alerts() -> None:
-    result = ReplayResult(records=10, processed=8, duplicates=1, rejects=Counter(invalid_json=2))
+    result = ReplayResult(records=10, processed=7, duplicates=1, rejects=Counter(invalid_json=2))
     result.alerts = [_alert("a", "complaint", "high"), _alert("a", "detractor", "low")]
     result.snapshots = {"a": _snapshot(35.0, 30.0, True), "b": _snapshot(81.0, -5.0)}
     figures = summary(result)
@@ -57,7 +57,7 @@ def test_malformed_labels_name_the_line() -> None:
     from streams.replay.report import read_labels
 
     good = b'{"customer_id": "a", "degradation": "late_delivery"}\n'
-    assert read_labels([good, b"\n"]) == {"a"}
+    assert read_labels([good, b"\n"]) == {"a": None}
     with pytest.raises(ConfigError, match="labels.jsonl line 2 is not JSON"):
         read_labels([good, b"{oops\n"], "labels.jsonl")
     with pytest.raises(ConfigError, match="line 1 has no customer_id"):
