@@ -18,6 +18,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from streams.sinks.collector_metrics import create_give_back_failures_counter
 from streams.sinks.metrics import create_collector_metrics, create_worker_metrics
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,9 +83,23 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+def exported_registry() -> CollectorRegistry:
+    """A registry with every metric the worker and the collector serve.
+
+    The collector also serves its rate limiter's give-back counter, made by its own
+    factory (streams/collector/app.py registers it on the collector's registry).
+    """
+    registry = CollectorRegistry()
+    create_worker_metrics(registry)
+    create_collector_metrics(registry)
+    create_give_back_failures_counter(registry)
+    return registry
+
+
 def exported_sample_names() -> set[str]:
     """Every sample name the worker and collector expose once each metric has a series."""
     registry = CollectorRegistry()
+    create_give_back_failures_counter(registry)
     for metrics in (create_worker_metrics(registry), create_collector_metrics(registry)):
         for value in vars(metrics).values():
             labelnames = getattr(value, "_labelnames", None)
@@ -220,14 +235,32 @@ def test_every_alert_has_labels_annotations_and_a_runbook_anchor() -> None:
         assert f"`{name}`" in docs, f"{name} is not named in the runbook"
 
 
+def _documented_names() -> set[str]:
+    """Metric names an operator can type: counters with _total, histograms' series."""
+    names = set()
+    for family in exported_registry().collect():
+        names.add(family.name + ("_total" if family.type == "counter" else ""))
+        if family.type == "histogram":
+            names |= {f"{family.name}_{suffix}" for suffix in ("bucket", "sum", "count")}
+    return names
+
+
 def test_operations_doc_lists_every_metric() -> None:
     docs = OPERATIONS.read_text()
-    registry = CollectorRegistry()
-    create_worker_metrics(registry)
-    create_collector_metrics(registry)
-    for family in registry.collect():
+    for family in exported_registry().collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         assert f"`{name}`" in docs, f"{name} is missing from docs/operations.md"
+
+
+@pytest.mark.parametrize("doc", ["docs/operations.md", "README.md"])
+def test_docs_name_only_metrics_that_exist(doc: str) -> None:
+    """A metric name in the docs that nothing exports sends an operator to an empty query."""
+    text = (ROOT / doc).read_text()
+    used = set(re.findall(r"\bcx_[a-z0-9_]*[a-z0-9]\b", text))
+    # Recording rules are level:metric:operation; a Redis key (cx:score:cust-42) is not.
+    recorded = set(re.findall(r"\bcx:[a-z0-9_]+:[a-z0-9_]+\b(?![-:])", text))
+    assert used - _documented_names() == set(), doc
+    assert recorded - {rule["record"] for rule in _rules() if "record" in rule} == set(), doc
 
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-kubernetes.yml"])
