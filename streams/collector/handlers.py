@@ -1,7 +1,8 @@
 """The collector's HTTP handlers (routes are wired in :mod:`streams.collector.app`).
 
 Order of checks on ``POST /v1/events`` (first failure answers):
-401 key -> 413 size (Content-Length, then bytes read) -> 413 event count ->
+401 key -> 413 size (Content-Length, then bytes read) / 400 unreadable body (e.g. a
+corrupt gzip) -> 413 event count ->
 403 channels -> 429 rate limit -> 422 body not JSON / not events (to the DLQ) ->
 per event: accepted (touchpoints topic) or rejected (DLQ) -> 200, or 422 if none
 was accepted. 503 when Kafka does not acknowledge (nothing is "accepted" then);
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.codec.types import Rejection
@@ -110,16 +112,41 @@ def _record_too_large(exc: RecordTooLarge) -> web.Response:
     )
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes | None:
-    """The body, or ``None`` as soon as it grows past ``limit`` (chunked bodies too)."""
+async def _read_body(request: web.Request, limit: int) -> bytes | BodyFault:
+    """The body, or a fault: 413 as soon as it grows past ``limit`` (chunked and
+    compressed bodies too: ``limit`` applies to the decompressed bytes), 400 when
+    it cannot be read (a corrupt gzip/deflate body, a broken chunked encoding).
+
+    A client's broken body is its fault, not ours: never a 500.
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(_READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                return too_large(f"more than {limit}", limit)
+            chunks.append(chunk)
+    except web.RequestPayloadError as exc:
+        return _unreadable(request, exc)
     return b"".join(chunks)
+
+
+def _unreadable(request: web.Request, exc: web.RequestPayloadError) -> BodyFault:
+    encoding = request.headers.get("Content-Encoding")
+    if isinstance(exc.__cause__, ContentEncodingError) or encoding:
+        return BodyFault(
+            400,
+            "invalid_content_encoding",
+            f"the body could not be decompressed as Content-Encoding {encoding!r}: send "
+            "valid gzip or deflate, or an uncompressed body without Content-Encoding",
+        )
+    return BodyFault(
+        400,
+        "unreadable_body",
+        "the request body could not be read (a broken chunked encoding or a body "
+        "shorter than its Content-Length): send the request again",
+    )
 
 
 def _fault_response(fault: BodyFault) -> web.Response:
@@ -139,8 +166,8 @@ async def post_events(request: web.Request) -> web.Response:
     if declared is not None:
         return _fault_response(declared)
     raw = await _read_body(request, MAX_BODY_BYTES)
-    if raw is None:
-        return _fault_response(too_large(f"more than {MAX_BODY_BYTES}", MAX_BODY_BYTES))
+    if isinstance(raw, BodyFault):
+        return _fault_response(raw)
 
     parsed = parse_body(raw)
     if isinstance(parsed, BodyFault) and parsed.status == 413:
@@ -187,10 +214,9 @@ async def post_events(request: web.Request) -> web.Response:
             retry_after=decision.retry_after,
         )
 
-    if isinstance(parsed, BodyFault):
-        return await _refuse_body(collector, key, parsed, raw)
-
     try:
+        if isinstance(parsed, BodyFault):
+            return await _refuse_body(collector, key, parsed, raw)
         result = await ingest(
             parsed.items, parsed.raws, settings=collector.settings, send=collector.send, now=now
         )
@@ -212,16 +238,15 @@ async def post_events(request: web.Request) -> web.Response:
 async def _refuse_body(
     collector: Collector, key: ApiKey, fault: BodyFault, raw: bytes
 ) -> web.Response:
-    """A body that holds no events: to the DLQ when it is a record in its own right, then 422."""
+    """A body that holds no events: to the DLQ when it is a record in its own right, then 422.
+
+    Raises :class:`KafkaUnavailable` / :class:`RecordTooLarge` like :func:`ingest`, so the
+    caller answers (and gives the rate budget back) the same way.
+    """
     if fault.error in _DLQ_BODY_FAULTS:
         rejection = Rejection(fault.error, fault.message, fault.path, raw)
         record = dlq_out(rejection, None, settings=collector.settings, now=collector.clock())
-        try:
-            await collector.send([record])
-        except KafkaUnavailable as exc:
-            return _kafka_down(exc)
-        except RecordTooLarge as exc:
-            return _record_too_large(exc)
+        await collector.send([record])
         collector.metrics.count_events(key.name, "rejected", 1)
     return _fault_response(fault)
 

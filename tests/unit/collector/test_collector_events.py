@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -313,3 +314,46 @@ async def test_redis_lost_before_the_give_back_still_answers_503_and_counts_it()
         metrics = await (await client.get("/metrics")).text()
     assert (status, body["error"]) == (503, "kafka_unavailable")
     assert "cx_collector_rate_limit_give_back_failures_total 3.0" in metrics
+
+
+async def test_a_gzip_body_is_accepted_and_its_limit_is_on_the_decompressed_bytes() -> None:
+    send = FakeSend()
+    gz = {**WEB, "Content-Encoding": "gzip"}
+    async with serve(build(send)) as client:
+        ok = await client.post("/v1/events", data=gzip.compress(orjson.dumps(event())), headers=gz)
+        bomb = gzip.compress(b'{"events":[' + b" " * (2 * MAX_BODY_BYTES) + b"]}")
+        big = await client.post("/v1/events", data=bomb, headers=gz)
+        assert ok.status == 200
+        assert (big.status, (await big.json())["error"]) == (413, "body_too_large")
+    assert len(send.on("t.touchpoints")) == 1
+
+
+async def test_a_corrupt_compressed_body_is_a_400_not_a_500() -> None:
+    """A client's broken gzip is its fault: no 500 (which pages ops), nothing written."""
+    send = FakeSend()
+    collector = build(send)
+    async with serve(collector) as client:
+        for encoding in ("gzip", "deflate"):
+            resp = await client.post(
+                "/v1/events",
+                data=b"\x1f\x8b not really gzip",
+                headers={**WEB, "Content-Encoding": encoding, "Connection": "close"},
+            )
+            body = await resp.json()
+            assert (resp.status, body["error"]) == (400, "invalid_content_encoding"), body
+            assert encoding in body["message"]
+        metrics = await (await client.get("/metrics")).text()
+    assert send.records == []
+    assert 'route="/v1/events",status="400"} 2.0' in metrics
+    assert 'status="500"' not in metrics
+
+
+async def test_a_body_refused_whole_while_kafka_is_down_gives_its_budget_back() -> None:
+    """Not JSON + Kafka down: 503 (its DLQ record was not written); the retry must not pay."""
+    send = FakeSend(fail=kafka_down())
+    async with serve(build(send, limit=1)) as client:
+        down = await client.post("/v1/events", data=b"{not json", headers=WEB)
+        send.fail = None
+        retried = await client.post("/v1/events", data=b"{not json", headers=WEB)
+        assert (down.status, retried.status) == (503, 422)
+    assert len(send.on("t.touchpoints.dlq")) == 1
