@@ -275,3 +275,87 @@ def test_every_job_the_rules_and_dashboard_select_is_scraped(config: str) -> Non
     }
     assert selected == {"touchpoint-worker", "touchpoint-collector"}
     assert selected <= scraped, f"{config} does not scrape {sorted(selected - scraped)}"
+
+
+# --- label names --------------------------------------------------------------------
+
+TARGET_LABELS = {"job", "instance"}
+_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)")
+_MATCHER_LABELS = re.compile(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)")
+
+
+def _labels_by_sample() -> dict[str, set[str]]:
+    """Label names of every exported sample name (``le`` only on ``_bucket``)."""
+    registry = CollectorRegistry()
+    create_give_back_failures_counter(registry)
+    for metrics in (create_worker_metrics(registry), create_collector_metrics(registry)):
+        for value in vars(metrics).values():
+            labelnames = getattr(value, "_labelnames", None)
+            if labelnames:
+                value.labels(*["x"] * len(labelnames))
+    out: dict[str, set[str]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            out.setdefault(sample.name, set()).update(sample.labels)
+    for rule in _rules():
+        if "record" in rule:  # a recording rule keeps the labels of its outer `by`
+            grouping = _LABEL_LISTS.search(rule["expr"])
+            kept = grouping.group(1) if grouping else ""
+            out[rule["record"]] = {label.strip() for label in kept.split(",") if label.strip()}
+    return out
+
+
+def expression_labels(expr: str) -> set[str]:
+    """Label names an expression groups, joins or matches on (strings removed first)."""
+    text = _STRING.sub('""', expr)
+    text = _VARIABLE.sub(" ", text)
+    names = set()
+    for group in _LABEL_LISTS.findall(text):
+        names |= {label.strip() for label in group.split(",") if label.strip()}
+    for matchers in _MATCHERS.findall(text):
+        names |= set(_MATCHER_LABELS.findall(matchers))
+    return names
+
+
+def _dashboard_targets() -> list[tuple[str, str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"], target.get("legendFormat", ""))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def test_expression_labels_finds_groupings_and_matchers() -> None:
+    expr = (
+        'sum by (le, channel) (rate(x_bucket{route="/a", status=~"5.."}[5m]))'
+        ' / on (channel) group_left y{job!="a,b"}'
+    )
+    assert expression_labels(expr) == {"le", "channel", "route", "status", "job"}
+
+
+@pytest.mark.parametrize(("where", "expr"), _all_exprs())
+def test_expressions_use_only_labels_their_metrics_have(where: str, expr: str) -> None:
+    """`sum by (chanel)` or `{reason="x"}` on a metric without it gives one empty series.
+
+    Every label an expression groups by, joins on or matches must be a label of
+    one of the metrics it reads (or a target label: job, instance).
+    """
+    labels_of = _labels_by_sample()
+    available = set(TARGET_LABELS)
+    for name in metric_names(expr):
+        available |= labels_of.get(name, set())
+    assert expression_labels(expr) - available == set(), f"{where}: {expr!r}"
+
+
+@pytest.mark.parametrize(("title", "expr", "legend"), _dashboard_targets())
+def test_dashboard_legends_name_labels_the_query_keeps(title: str, expr: str, legend: str) -> None:
+    """A legend `{{label}}` the query aggregated away shows the same empty name on every line."""
+    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+    grouping = re.match(r"\s*\w+\s+by\s*\(([^()]*)\)", expr)
+    if grouping:  # an outer `sum by (...)` keeps exactly those labels
+        kept = {label.strip() for label in grouping.group(1).split(",")}
+    else:
+        labels_of = _labels_by_sample()
+        kept = set(TARGET_LABELS).union(*(labels_of.get(n, set()) for n in metric_names(expr)))
+    assert used <= kept, f"{title}: legend {legend!r} for {expr!r}"

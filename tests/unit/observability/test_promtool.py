@@ -109,3 +109,32 @@ def test_rule_tests_fail_when_the_alert_never_fires(
     result = _run(promtool, "test", "rules", *mutant_tests)
     assert result.returncode != 0, f"{alertname}: tests still pass with a dead rule"
     assert alertname in result.stdout + result.stderr
+
+
+def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """Each panel query parses: promtool checks them as recording rules.
+
+    Grafana's interval variables are replaced by durations first.
+    """
+    import json
+
+    dashboard = json.loads(
+        (ROOT / "deploy" / "grafana" / "dashboards" / "touchpoint.json").read_text()
+    )
+    rules = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, duration in (
+                ("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "6h"),
+            ):  # fmt: skip
+                expr = expr.replace(variable, duration)
+            assert "$" not in expr, f"{panel['title']}: unknown variable in {expr!r}"
+            rules.append(
+                {"record": f"dashboard:panel_{panel['id']}_{target['refId']}", "expr": expr}
+            )
+    assert rules
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = _run(promtool, "check", "rules", path)
+    assert result.returncode == 0, result.stdout + result.stderr
