@@ -125,7 +125,8 @@ def late_delivery(t: Timeline, ms: int, wave: CrashWave) -> None:
         call_at = call_end + int(rng.uniform(2, max(3, delay * 0.4)) * HOUR)
         call_end = _call(t, call_at, delivery, wait=(180, 1200), resolved=False,
                          transfer=rng.random() < 0.3)  # fmt: skip
-    arrival = max(call_end + HOUR, clock.into_hours(rng, expected + delay * HOUR, DELIVERY_HOURS))
+    # The parcel comes in the delivery hours, after the last call about it.
+    arrival = clock.into_hours(rng, max(call_end + HOUR, expected + delay * HOUR), DELIVERY_HOURS)
     t.add(arrival, channel, "delivery.late", journey=delivery, status="completed",
           metrics={"delay_hours": delay})  # fmt: skip
     _afterwards(t, arrival, channel, "delivery", p_survey=0.8, p_complaint=0.45)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from streams.sim.activities import EVERYDAY, NOISE_HOURS, noise, onboarding
-from streams.sim.clock import HOUR, Clock
+from streams.sim.clock import DAY, Clock
 from streams.sim.config import SimConfig
 from streams.sim.degradations import SCENARIOS, SPAN_DAYS
 from streams.sim.population import (
@@ -73,17 +73,21 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def _fit(events: list[Timed], clock: Clock) -> list[Timed]:
-    """Move a scenario earlier (or squeeze it) so that it ends inside the period."""
+    """Move a scenario earlier (or squeeze it) so that it ends inside the period.
+
+    It moves by whole days, so that every step keeps its time of day: a call stays in
+    the call centre's hours, a parcel in the delivery hours. When whole days do not fit
+    (a short run) it moves just enough, and only when even that does not fit (a run
+    shorter than the scenario) is it squeezed.
+    """
     first = min(ms for ms, _ in events)
     last = max(ms for ms, _ in events)
     limit = clock.end_ms - 1
     if last <= limit:
         return events
-    shift = last - limit
-    if first - shift - HOUR >= clock.start_ms:
-        shift += HOUR  # a little slack, so the period does not end on the last event
-    if first - shift >= clock.start_ms:
-        return [(ms - shift, e) for ms, e in events]
+    for shift in (-(-(last - limit) // DAY) * DAY, last - limit):  # whole days, or just enough
+        if first - shift >= clock.start_ms:
+            return [(ms - shift, e) for ms, e in events]
     scale = (limit - clock.start_ms) / max(1, last - first)
     return [(clock.start_ms + int((ms - first) * scale), e) for ms, e in events]
 

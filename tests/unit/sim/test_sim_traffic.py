@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from streams.sim import Label, SimConfig
+from streams.sim import Label, SimConfig, Simulation
 
 
 def _hour(e: dict[str, Any]) -> int:
@@ -119,3 +119,27 @@ def test_onboarding_journeys_for_new_customers(medium_events: list[dict[str, Any
             onboarded += 1
         seen_before.add(e["customer_id"])
     assert onboarded > 0
+
+
+# Steps that only happen while the place is open: (open, close) hours UTC.
+OPEN_HOURS = {
+    "store.visited": (9, 20),
+    "call.queued": (8, 21),
+    "delivery.on_time": (8, 20),
+    "delivery.late": (8, 20),
+    "delivery.damaged": (8, 20),
+}
+
+
+def test_visits_calls_and_parcels_keep_opening_hours_even_when_a_degradation_is_moved() -> None:
+    """Degradations that would run past the end are moved earlier by whole days, so their
+    calls and parcels stay in the opening hours (they were moved by odd hours before).
+    Runs shorter than a scenario squeeze it instead (docs/simulator.md); 14 days do not."""
+    config = SimConfig(customers=600, days=14, seed=4, degraded_share=0.6)
+    outside = [
+        (e["customer_id"], e["type"], e["occurred_at"])
+        for e in Simulation(config).events()
+        if e["type"] in OPEN_HOURS
+        and not OPEN_HOURS[e["type"]][0] <= _hour(e) < OPEN_HOURS[e["type"]][1]
+    ]
+    assert outside == []
