@@ -109,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     sim = Simulation(config)
     started = time.perf_counter()
+    labelled = len(sim.labels())
+    if args.labels:
+        # The labels are planned up front: written first, they survive a reader of the
+        # events that goes away early (`| head`), and a bad path fails before a long run.
+        with _open_binary(args.labels) as out:
+            write_labels(sim.labels(), out)
     if args.to == "kafka":
         written = _send_to_kafka(sim, args.rate)
         where = "Kafka"
@@ -122,10 +128,6 @@ def run(args: argparse.Namespace) -> int:
                 return 0
         where = "stdout" if args.out == "-" else args.out
     elapsed = time.perf_counter() - started
-    labelled = len(sim.labels())
-    if args.labels:
-        with _open_binary(args.labels) as out:
-            write_labels(sim.labels(), out)
     count = f"{written} events" if written >= 0 else "events"
     print(
         f"simulate: {count} for {config.customers} customers over {config.days} days "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import types
 from collections.abc import Iterable
@@ -103,3 +105,27 @@ def test_kafka_hands_the_events_settings_and_rate_to_the_sink(
     expected = list(Simulation(SimConfig(customers=4, days=2)).events())
     assert received["events"] == expected
     assert isinstance(received["settings"], Settings) and received["rate"] == 250.0
+
+
+def test_labels_are_written_even_when_the_events_reader_goes_away(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    argv = [sys.executable, "-m", "streams.cli.main", "simulate", "--customers", "40",
+            "--days", "2", "--degraded-share", "0.25", "--labels", str(labels)]  # fmt: skip
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -0`: stdout is closed before the first event
+    try:
+        done = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, check=False)  # noqa: S603
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr
+    expected = Simulation(SimConfig(customers=40, days=2, degraded_share=0.25)).labels()
+    rows = [orjson.loads(line) for line in labels.read_bytes().splitlines()]
+    assert rows == [label.to_dict() for label in expected] and len(rows) == 10
+
+
+def test_an_unwritable_labels_path_fails_before_the_events_are_written(tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    with pytest.raises(ConfigError, match="missing"):
+        _run("--customers", "2", "--days", "1", "--out", str(out),
+             "--labels", str(tmp_path / "missing" / "labels.jsonl"))  # fmt: skip
+    assert not out.exists()
