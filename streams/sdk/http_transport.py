@@ -70,6 +70,19 @@ def split_requests(
     return requests
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would turn a POST after 301/302/303 into a GET
+    without the events (the collector then answers 405) and refuses 307/308 for POST
+    anyway. A 3xx is reported with its ``Location`` instead, so the URL can be fixed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_NoRedirect())
+
+
 def request_body(items: Sequence[Encoded]) -> bytes:
     """``{"events": [...]}`` from events already encoded one by one."""
     return _HEAD + b",".join(data for _, data in items) + _TAIL
@@ -89,6 +102,8 @@ class HttpTransport:
     that request's events and those of the requests not yet sent are retried;
     any other 4xx is final for that request's events, per event when the body
     has ``results`` (a 401 also for the requests not yet sent: same key).
+    Redirects are not followed: a 3xx is final too, its error names the
+    ``Location`` (a POST urllib follows would arrive as a GET without events).
     """
 
     def __init__(
@@ -119,6 +134,7 @@ class HttpTransport:
         self.timeout = timeout
         self.max_events = max_events
         self.max_body_bytes = max_body_bytes
+        self._opener = _opener()
 
     def __call__(self, batch: list[Event]) -> SendResult:
         result = SendResult()
@@ -194,6 +210,14 @@ class HttpTransport:
         parsed = _json(body)
         if isinstance(parsed, dict) and isinstance(parsed.get("results"), list):
             return _results(parsed, count, status=status, summary=_summary(body))
+        if 300 <= status < 400:
+            raise RejectedDeliveryError(
+                f"collector at {self.url} answered {status} redirecting to "
+                f"{headers.get('Location') or '(no Location)'}: redirects are not followed "
+                "(the events would be lost or sent twice); use the final URL as the "
+                "collector URL (https?)",
+                status=status,
+            )
         raise RejectedDeliveryError(
             f"collector at {self.url} answered {status}: {_summary(body)}{_hint(status)}",
             status=status,
@@ -209,7 +233,7 @@ class HttpTransport:
         """
         try:
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                with self._opener.open(request, timeout=self.timeout) as response:
                     return response.status, response.read(), response.headers
             except urllib.error.HTTPError as exc:  # a non-2xx answer; its body is read here
                 with exc:

@@ -9,7 +9,6 @@ failed for good.
 from __future__ import annotations
 
 import ssl
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,8 +110,9 @@ class _TlsBrokenResponse:
 
 
 def test_a_tls_error_while_reading_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _TlsBrokenResponse())
-    result = HttpTransport("https://collector.example", "k")([ev(0), ev(1)])
+    transport = HttpTransport("https://collector.example", "k")
+    monkeypatch.setattr(transport._opener, "open", lambda *a, **k: _TlsBrokenResponse())
+    result = transport([ev(0), ev(1)])
     assert result.retry == [0, 1] and result.refused == []
     assert isinstance(result.retry_error, RetryableDeliveryError)
     assert "SSLError" in str(result.retry_error)
@@ -217,4 +217,21 @@ def test_a_4xx_without_results_for_some_events_reports_them_in_one_call(
     assert first[0] == [ev(0)] and isinstance(first[1], ValidationError)
     assert (first[1].reason, first[1].path) == ("rejected", "$")  # JSON nulls are not "None"
     assert rest[0] == [ev(1), ev(2)] and isinstance(rest[1], RejectedDeliveryError)
+    emitter.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_fails_naming_the_location(
+    status: int, collector: Any, recorder: Any, sleeps: Any
+) -> None:
+    """urllib would re-send a POST after 301/302 as a GET without the events."""
+    target = "https://collector.example.com/v1/events"
+    collector.answer(Answer(status, {"moved": True}, headers={"Location": target}))
+    emitter = emitter_for(collector.url, recorder, sleeps)
+    emitter.track(ev(0))
+    assert emitter.flush(timeout=10)
+    [(events, error)] = recorder.failed
+    assert events == [ev(0)] and isinstance(error, RejectedDeliveryError)
+    assert error.status == status and target in str(error)
+    assert len(collector.requests) == 1 and sleeps == []
     emitter.close()
