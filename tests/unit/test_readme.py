@@ -78,3 +78,40 @@ def test_metric_list_names_every_exported_metric() -> None:
             names.add(family.name + ("_total" if family.type == "counter" else ""))
     missing = sorted(n for n in names if f"`{n}`" not in text)
     assert not missing, f"README metric list is stale: {missing}"
+
+
+def _subcommands() -> dict[str, set[str]]:
+    """Every `touchpoint` command and its actions (positional choices or sub-commands)."""
+    import argparse
+
+    from streams.cli.main import build_parser
+
+    def choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser | None]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+            if action.choices and not action.option_strings:
+                return dict.fromkeys(action.choices)
+        return {}
+
+    out: dict[str, set[str]] = {}
+    for name, sub in choices(build_parser()).items():
+        assert sub is not None
+        out[name] = set(choices(sub))
+    return out
+
+
+def test_command_table_lists_every_command_and_only_real_ones() -> None:
+    section = README.read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `touchpoint ([a-z]+)([^`]*)`", section, flags=re.M)
+    commands = _subcommands()
+    listed = {name for name, _ in rows}
+    assert listed == set(commands), (
+        f"missing {set(commands) - listed}, bogus {listed - set(commands)}"
+    )
+    for name, rest in rows:
+        first = rest.split()[0] if rest.split() else ""
+        if not re.fullmatch(r"[a-z]+(\\\|[a-z]+)*", first):
+            continue  # no actions named: `replay FILE`, `demo [--embedded]`
+        named = set(first.split("\\|"))
+        assert named <= commands[name], f"touchpoint {name}: no action(s) {named - commands[name]}"
