@@ -10,13 +10,14 @@ import os
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from streams.crm import AlertFeed, OutcomeReporter
+from streams.demo.crm import DemoCrm, loop_figures
 from streams.demo.processes import Child
 from streams.settings import Settings
 
@@ -33,6 +34,10 @@ class DemoOptions:
 
 def _say(text: str) -> None:
     print(f"demo: {text}", flush=True)
+
+
+def _say_raw(text: str) -> None:
+    print(text, flush=True)
 
 
 def format_alert(alert: dict[str, Any]) -> str:
@@ -73,8 +78,6 @@ def _traffic(settings: Settings, options: DemoOptions, stop: threading.Event) ->
 
 
 def run_live(options: DemoOptions) -> int:
-    from kafka import KafkaConsumer
-
     from streams.agents.preflight import require_kafka
     from streams.sinks.topics import create_topics
     from streams.stack import StackConfig, down, up
@@ -107,34 +110,44 @@ def run_live(options: DemoOptions) -> int:
             f"worker ready (metrics :{settings.metrics_port}), collector ready "
             f"(http://127.0.0.1:{settings.collector_port}/v1/events); watch with `touchpoint top`"
         )
-        consumer = KafkaConsumer(
-            settings.at_risk_topic,
-            bootstrap_servers=settings.broker_list,
-            auto_offset_reset="latest",
-            enable_auto_commit=False,
-        )
-        consumer.poll(timeout_ms=1000)  # join before traffic starts, so no alert is missed
+        feed = AlertFeed(settings, f"touchpoint-demo-crm-{uuid.uuid4().hex[:8]}")
+        reporter = OutcomeReporter.kafka(settings)
+        crm = DemoCrm(reporter, _say_raw)
+        feed.poll(1.0)  # join before traffic starts, so no alert is missed
         sender = threading.Thread(
             target=_traffic, args=(settings, options, stop), name="traffic", daemon=True
         )
         sender.start()
         _say(
             f"streaming simulated traffic at {options.rate:.0f} events/s for "
-            f"{options.customers} customers; at-risk alerts follow (Ctrl-C to stop)"
+            f"{options.customers} customers; at-risk alerts follow, and a stand-in CRM "
+            "reports its outreach back to the worker (Ctrl-C to stop)"
         )
         deadline = time.monotonic() + options.duration if options.duration else None
         seen = 0
-        while deadline is None or time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                for alert in feed.poll(0.5):
                     seen += 1
-                    print(format_alert(orjson.loads(record.value)), flush=True)
-            for child in children:
-                if child.proc.poll() is not None:
-                    _say(f"{child.name} stopped unexpectedly; last lines:\n{child.tail()}")
-                    return 1
-        consumer.close()
+                    print(format_alert(alert), flush=True)
+                    crm.on_alert(alert, time.monotonic())
+                crm.run_due(time.monotonic())
+                feed.commit()
+                for child in children:
+                    if child.proc.poll() is not None:
+                        _say(f"{child.name} stopped unexpectedly; last lines:\n{child.tail()}")
+                        return 1
+        finally:
+            feed.close()
+            reporter.close()
         _say(f"{seen} alerts received")
+        _say(crm.summary())
+        time.sleep(3.0)  # the worker's last batch of outcomes
+        metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
+        try:
+            _say(loop_figures(metrics_url).line())
+        except OSError as exc:
+            _say(f"could not read the worker's metrics at {metrics_url}: {exc}")
         return 0
     except KeyboardInterrupt:
         _say("interrupted")

@@ -1,4 +1,5 @@
-"""The README's main command: `touchpoint demo` brings everything up and shows alerts."""
+"""The README's main command: `touchpoint demo` brings everything up, shows alerts, and a
+stand-in CRM closes the loop (outcomes the worker applies)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ def test_live_demo_streams_traffic_and_shows_alerts_then_stops_what_it_started(
     alert_lines = [line for line in out.splitlines() if " vs expected " in line]
     assert alert_lines, f"no alert arrived during the demo:\n{out}"
     assert f"{len(alert_lines)} alerts received" in out
+    # The stand-in CRM reported outreach, and the worker applied it: the loop is closed.
+    crm_lines = [line for line in out.splitlines() if line.startswith("crm   ")]
+    assert crm_lines, f"the CRM reported no outcome:\n{out}"
+    loop = [line for line in out.splitlines() if "loop: the worker applied" in line]
+    assert loop, f"no loop figures:\n{out}"
+    applied = int(loop[0].split("applied ", 1)[1].split(" ", 1)[0])
+    assert applied > 0, loop[0]
     # The stack was already running (the test command started it): the demo must leave it up.
     assert "stopped" not in out.split("alerts received", 1)[1]
     # Its children are gone: their ports are free again.
