@@ -28,6 +28,14 @@ class KafkaUnavailable(TouchpointError):
     """Kafka cannot be reached."""
 
 
+class RecordTooLarge(TouchpointError):
+    """A record is larger than Kafka accepts: a bug in whoever built it, not Kafka being down.
+
+    Deliberately not a :class:`KafkaUnavailable`: that one means "answer 503, retry",
+    and a too-large record fails the same way every time.
+    """
+
+
 class RedisUnavailable(TouchpointError):
     """Redis cannot be reached."""
 

@@ -39,8 +39,7 @@ from streams.collector.body import (
 from streams.collector.context import COLLECTOR, Collector, remember_key
 from streams.collector.experience import Found, NotFound
 from streams.collector.ingest import dlq_out, ingest
-from streams.collector.producer import RecordTooLarge
-from streams.errors import KafkaUnavailable
+from streams.errors import KafkaUnavailable, RecordTooLarge
 
 log = logging.getLogger(__name__)
 

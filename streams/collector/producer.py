@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from streams.errors import KafkaUnavailable, TouchpointError
+from streams.errors import KafkaUnavailable, RecordTooLarge
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,20 +30,6 @@ METADATA_TIMEOUT_SECONDS = 3.0
 # Events are <= 64 KiB and DLQ records < ~0.5 MB (originals, keys, messages and paths
 # are cut: see streams.collector.ingest), so Kafka's default 1 MiB limit is not reached.
 MAX_REQUEST_SIZE = 1024 * 1024
-
-
-class RecordTooLarge(TouchpointError):
-    """A record is larger than Kafka accepts: a collector bug, not Kafka being down.
-
-    Retrying cannot help, so the handlers never answer it with 503 + Retry-After.
-
-    Its base is deliberately :class:`~streams.errors.TouchpointError` and NOT
-    :class:`~streams.errors.KafkaUnavailable`: every ``except KafkaUnavailable``
-    answers 503 (retry), which this error must never reach. It is defined here
-    only because streams/errors.py is shared; it belongs there, beside
-    ``KafkaUnavailable``, with this module importing it from there (the name
-    stays importable from here).
-    """
 
 
 @dataclass(frozen=True, slots=True)
