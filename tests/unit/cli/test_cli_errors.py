@@ -39,3 +39,31 @@ def test_top_reports_sources_it_cannot_reach(capsys: pytest.CaptureFixture[str])
     captured = capsys.readouterr()
     assert code == 2
     assert "unreachable: http://127.0.0.1:1/metrics" in captured.out + captured.err
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`touchpoint demo --embedded | head -1`: no BrokenPipeError traceback, exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(  # noqa: S603 (our own CLI)
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "demo",
+            "--embedded",
+            "--customers",
+            "300",
+            "--days",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"embedded demo:")
+    proc.stdout.close()  # the reader goes away with most of the output unread
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
