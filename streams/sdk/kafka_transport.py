@@ -149,8 +149,16 @@ class KafkaTransport:
     def _retry(self, result: SendResult, index: int, exc: Exception) -> None:
         result.retry.append(index)
         if result.retry_error is None:
+            # A send() that times out waiting for metadata is most often a topic that does
+            # not exist on a broker that does not create topics on first use.
+            hint = (
+                f": if topic {self.topic!r} does not exist, create it "
+                "(`touchpoint topics create`)"
+                if "metadata" in str(exc).lower()
+                else ""
+            )
             result.retry_error = RetryableDeliveryError(
-                f"Kafka at {','.join(self.servers)} did not acknowledge in time ({exc})"
+                f"Kafka at {','.join(self.servers)} did not acknowledge in time ({exc}){hint}"
             )
 
     def close(self, timeout: float | None = 10.0) -> None:

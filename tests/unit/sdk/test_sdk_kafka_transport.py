@@ -39,6 +39,9 @@ def test_after_a_send_timeout_the_rest_of_the_batch_is_retried_without_sending()
     assert producer.calls == 1  # one max_block_ms wait, not 100 of them
     assert result.retry == list(range(100)) and result.refused == []
     assert isinstance(result.retry_error, RetryableDeliveryError)
+    # no metadata for the topic: the message says how to create it
+    assert "if topic 't.touchpoints' does not exist" in str(result.retry_error)
+    assert "touchpoint topics create" in str(result.retry_error)
     assert "Failed to update metadata" in str(result.retry_error)
 
 
