@@ -35,7 +35,6 @@ from streams.collector.ratelimit import RateLimiter
 from streams.settings import Settings
 from streams.sinks.collector_metrics import (
     create_collector_metrics,
-    create_give_back_failures_counter,
 )
 
 log = logging.getLogger(__name__)
@@ -152,7 +151,7 @@ def make_collector(
         prefix=settings.topic_prefix,
         limit_per_minute=settings.rate_limit_per_minute,
         on_fail_open=metrics.collector_rate_limit_fail_open.inc,
-        on_give_back_failed=create_give_back_failures_counter(registry).inc,
+        on_give_back_failed=metrics.collector_rate_limit_give_back_failures.inc,
     )
     reader = ExperienceReader(
         redis,

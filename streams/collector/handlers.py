@@ -289,28 +289,37 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when Kafka answers a metadata request; Redis is reported, not required."""
+    """Ready when Kafka answers a metadata request; Redis is reported, not required.
+
+    Both checks run at once, so the answer takes at most READY_TIMEOUT_SECONDS
+    (a probe's timeout must exceed it; see deploy/kubernetes), not twice that.
+    """
     collector = request.app[COLLECTOR]
-    kafka = "ok"
-    if collector.kafka_ready is None:
-        kafka = "no Kafka producer configured"
-    else:
-        try:
-            await asyncio.wait_for(collector.kafka_ready(), timeout=READY_TIMEOUT_SECONDS)
-        except (KafkaUnavailable, TimeoutError) as exc:
-            kafka = str(exc) or "Kafka metadata request timed out"
-    redis = "ok"
-    if collector.redis_ping is None:
-        redis = "no Redis configured"
-    else:
-        try:
-            await asyncio.wait_for(collector.redis_ping(), timeout=READY_TIMEOUT_SECONDS)
-        except Exception as exc:  # any failure is only reported: Redis is not required
-            redis = f"unavailable ({type(exc).__name__}); rate limits fail open"
+    kafka, redis = await asyncio.gather(_kafka_check(collector), _redis_check(collector))
     ready = kafka == "ok"
     # Same shape as the worker's /readyz, so one probe parser reads both.
     body = {"status": "ready" if ready else "not_ready", "checks": {"kafka": kafka, "redis": redis}}
     return json_response(200 if ready else 503, body)
+
+
+async def _kafka_check(collector: Collector) -> str:
+    if collector.kafka_ready is None:
+        return "no Kafka producer configured"
+    try:
+        await asyncio.wait_for(collector.kafka_ready(), timeout=READY_TIMEOUT_SECONDS)
+    except (KafkaUnavailable, TimeoutError) as exc:
+        return str(exc) or "Kafka metadata request timed out"
+    return "ok"
+
+
+async def _redis_check(collector: Collector) -> str:
+    if collector.redis_ping is None:
+        return "no Redis configured"
+    try:
+        await asyncio.wait_for(collector.redis_ping(), timeout=READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 (any failure is only reported: Redis is not required)
+        return f"unavailable ({type(exc).__name__}); rate limits fail open"
+    return "ok"
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ class CollectorMetrics:
     collector_events: Counter
     collector_rate_limited: Counter
     collector_rate_limit_fail_open: Counter
+    collector_rate_limit_give_back_failures: Counter
     key_names: frozenset[str] = frozenset()
     routes: tuple[str, ...] = DEFAULT_ROUTES
     _route_patterns: tuple[tuple[re.Pattern[str], str], ...] = field(
@@ -119,6 +120,12 @@ def create_collector_metrics(
             "Requests allowed without a rate-limit check because Redis was not reachable.",
             registry=r,
         ),
+        collector_rate_limit_give_back_failures=Counter(
+            "cx_collector_rate_limit_give_back_failures_total",
+            "Events that could not be given back to a key's rate budget (Redis not reachable "
+            "after a 429 or 503): they stay counted until their minute ends.",
+            registry=r,
+        ),
         key_names=frozenset(key_names),
         routes=tuple(routes),
     )
@@ -126,19 +133,3 @@ def create_collector_metrics(
         for result in RESULTS:
             m.collector_events.labels(key=key, result=result)
     return m
-
-
-def create_give_back_failures_counter(registry: CollectorRegistry) -> Counter:
-    """``cx_collector_rate_limit_give_back_failures_total`` on ``registry``.
-
-    Events the rate limiter could not give back to a key's budget (Redis not
-    reachable after a 429 or a 503): they stay counted until their minute ends.
-    Kept out of :func:`create_collector_metrics` until the metrics contract (and
-    its test in tests/unit/observability) lists it.
-    """
-    return Counter(
-        "cx_collector_rate_limit_give_back_failures_total",
-        "Events that could not be given back to a key's rate budget (Redis not reachable "
-        "after a 429 or 503): they stay counted until their minute ends.",
-        registry=registry,
-    )

@@ -61,17 +61,11 @@ def test_settings_table_lists_every_setting() -> None:
 def test_metric_list_names_every_exported_metric() -> None:
     from prometheus_client import CollectorRegistry
 
-    from streams.sinks.collector_metrics import create_give_back_failures_counter
     from streams.sinks.metrics import create_collector_metrics, create_worker_metrics
 
     text = README.read_text()
     names = set()
-    # The collector also serves its rate limiter's give-back counter (own factory).
-    for factory in (
-        create_worker_metrics,
-        create_collector_metrics,
-        create_give_back_failures_counter,
-    ):
+    for factory in (create_worker_metrics, create_collector_metrics):
         registry = CollectorRegistry()
         factory(registry)
         for family in registry.collect():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -144,6 +145,26 @@ async def test_readyz_follows_kafka_and_only_reports_redis() -> None:
         body = await resp.json()
         assert resp.status == 503 and body["status"] == "not_ready"
         assert "make stack" in body["checks"]["kafka"] and body["checks"]["redis"] == "ok"
+
+
+async def test_readyz_checks_kafka_and_redis_at_once() -> None:
+    """A slow Kafka and a slow Redis cost one timeout, not two (probe timeouts rely on it)."""
+    steps: list[str] = []
+
+    async def slow_kafka() -> None:
+        steps.append("kafka asked")
+        await asyncio.sleep(0.05)
+        steps.append("kafka answered")
+
+    async def redis_ping() -> None:
+        steps.append("redis asked")
+
+    collector = build(FakeRedis(), ready=slow_kafka)
+    collector.redis_ping = redis_ping
+    async with serve(collector) as client:
+        resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert steps == ["kafka asked", "redis asked", "kafka answered"]
 
 
 async def test_metrics_use_route_templates_and_key_names_never_secrets() -> None:

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.sinks.collector_metrics import create_give_back_failures_counter
 from streams.sinks.metrics import create_collector_metrics, create_worker_metrics
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -84,22 +83,16 @@ def metric_names(expr: str) -> set[str]:
 
 
 def exported_registry() -> CollectorRegistry:
-    """A registry with every metric the worker and the collector serve.
-
-    The collector also serves its rate limiter's give-back counter, made by its own
-    factory (streams/collector/app.py registers it on the collector's registry).
-    """
+    """A registry with every metric the worker and the collector serve."""
     registry = CollectorRegistry()
     create_worker_metrics(registry)
     create_collector_metrics(registry)
-    create_give_back_failures_counter(registry)
     return registry
 
 
 def exported_sample_names() -> set[str]:
     """Every sample name the worker and collector expose once each metric has a series."""
     registry = CollectorRegistry()
-    create_give_back_failures_counter(registry)
     for metrics in (create_worker_metrics(registry), create_collector_metrics(registry)):
         for value in vars(metrics).values():
             labelnames = getattr(value, "_labelnames", None)
@@ -287,7 +280,6 @@ _MATCHER_LABELS = re.compile(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)")
 def _labels_by_sample() -> dict[str, set[str]]:
     """Label names of every exported sample name (``le`` only on ``_bucket``)."""
     registry = CollectorRegistry()
-    create_give_back_failures_counter(registry)
     for metrics in (create_worker_metrics(registry), create_collector_metrics(registry)):
         for value in vars(metrics).values():
             labelnames = getattr(value, "_labelnames", None)

@@ -47,6 +47,7 @@ CONTRACT_COLLECTOR = {
     "cx_collector_events_total": ("key", "result"),
     "cx_collector_rate_limited_total": ("key",),
     "cx_collector_rate_limit_fail_open_total": (),
+    "cx_collector_rate_limit_give_back_failures_total": (),
 }
 
 
