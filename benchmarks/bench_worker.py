@@ -52,7 +52,8 @@ from streams.sinks.topics import create_topics, internal_topic_spec
 
 REPO = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 1.0  # each scrape costs the worker CPU (its whole registry is rendered)
-PROCESSED = ("cx_events_processed_total", "cx_events_duplicate_total", "cx_events_rejected_total")
+PROCESSED = ("cx_events_processed_total", "cx_events_duplicate_total",
+             "cx_events_too_late_total", "cx_events_rejected_total")  # fmt: skip
 
 
 def free_port() -> int:

@@ -4,7 +4,9 @@ Every consumed record is counted exactly once, so the counts reconcile:
 
 * a touchpoint record is ``cx_events_received_total{source="kafka"}`` and then
   exactly one of ``cx_events_processed_total`` (changed the state),
-  ``cx_events_duplicate_total`` (a repeated ``event_id``, changed nothing) or
+  ``cx_events_duplicate_total`` (a repeated ``event_id``, changed nothing),
+  ``cx_events_too_late_total`` (older than the de-dup memory reaches: refused, since
+  a repeat cannot be told apart that far back) or
   ``cx_events_rejected_total{source="kafka"}`` (to the DLQ);
   ``cx_events_unmatched_total`` is a subset of processed;
 * any other record is ``cx_control_records_total{kind,result}``: outcomes,
@@ -26,13 +28,17 @@ CountKey = tuple[str, str, str]
 
 PROCESSED: Final = "processed"
 DUPLICATE: Final = "duplicate"
+TOO_LATE: Final = "too_late"
 UNMATCHED: Final = "unmatched"
 CONTROL: Final = "control"
 OUTCOME_UNMATCHED: Final = "outcome_unmatched"
 
 
 def event_keys(decision: Decision, channel: str) -> tuple[CountKey, ...]:
-    """What a scored event adds: duplicate, or processed (and unmatched if no rule matched)."""
+    """What a scored event adds: duplicate, too late, or processed (and unmatched if no
+    rule matched)."""
+    if decision.too_late:
+        return ((TOO_LATE, channel, ""),)
     if not decision.changed:
         return ((DUPLICATE, channel, ""),)
     if not decision.matched:
@@ -70,6 +76,7 @@ class BatchCounts:
         per_channel = {
             PROCESSED: metrics.events_processed,
             DUPLICATE: metrics.events_duplicate,
+            TOO_LATE: metrics.events_too_late,
             UNMATCHED: metrics.events_unmatched,
         }
         for (what, a, b), n in self.keys.items():

@@ -78,6 +78,7 @@ def build_frame(
         f"events in      {r('cx_events_received_total'):>10.1f}/s",
         f"processed      {r('cx_events_processed_total'):>10.1f}/s",
         f"duplicates     {r('cx_events_duplicate_total'):>10.1f}/s",
+        f"too late       {r('cx_events_too_late_total'):>10.1f}/s",
         f"rejected       {r('cx_events_rejected_total'):>10.1f}/s",
         f"alerts         {r('cx_alerts_raised_total'):>10.1f}/s",
         f"consumer lag   {total(after, 'cx_consumer_lag_records'):>10.0f} records",

@@ -69,6 +69,7 @@ class WorkerMetrics:
     events_received: Counter
     events_processed: Counter
     events_duplicate: Counter
+    events_too_late: Counter
     events_rejected: Counter
     events_unmatched: Counter
     alerts_raised: Counter
@@ -205,6 +206,13 @@ def create_worker_metrics(
             ["channel"],
             registry=r,
         ),
+        events_too_late=Counter(
+            "cx_events_too_late_total",
+            "Accepted events older than the de-duplication memory reaches: refused, changed "
+            "nothing (a repeat cannot be told apart that far back).",
+            ["channel"],
+            registry=r,
+        ),
         events_rejected=Counter(
             "cx_events_rejected_total",
             "Touchpoint event records rejected to the DLQ, by source and reason code.",
@@ -334,6 +342,7 @@ def create_worker_metrics(
     for channel in CHANNELS:
         m.events_processed.labels(channel=channel)
         m.events_duplicate.labels(channel=channel)
+        m.events_too_late.labels(channel=channel)
         m.events_unmatched.labels(channel=channel)
         m.experience_score.labels(channel=channel)
     for trigger in TRIGGERS:

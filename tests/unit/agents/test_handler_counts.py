@@ -1,7 +1,7 @@
 """The handler's counts reconcile: every consumed record is counted exactly once.
 
-Touchpoint records: received = processed + duplicate + rejected (unmatched is a
-subset of processed). Every other record: one cx_control_records_total.
+Touchpoint records: received = processed + duplicate + too late + rejected (unmatched
+is a subset of processed). Every other record: one cx_control_records_total.
 """
 
 from __future__ import annotations
@@ -77,6 +77,27 @@ def test_received_is_processed_plus_duplicate_plus_rejected_for_touchpoint_event
     assert total(h, "cx_control_records_total") == 5  # every other record, once
     assert h.metric("cx_control_records_total", kind="outcome", result="rejected") == 2
     assert h.metric("cx_control_records_total", kind="erasure", result="rejected") == 1
+
+
+def test_an_event_older_than_the_dedup_memory_is_counted_too_late_not_duplicate(
+    h: Harness,
+) -> None:
+    cap = h.engine.config.cap_event_ids
+    # cap + 1 events a minute apart: the oldest id is forgotten, its time becomes the floor
+    newer = [h.record(TOPICS.touchpoints, raw(event(n, minutes_ago=600 - n)),
+                      b"c1") for n in range(cap + 1)]  # fmt: skip
+    h.batch(*newer)
+    older = event(9_999, minutes_ago=24 * 60)  # a new id, a day before all of them
+    h.batch(h.record(TOPICS.touchpoints, raw(older), b"c1"))
+    assert total(h, "cx_events_too_late_total") == 1
+    assert total(h, "cx_events_duplicate_total") == 0
+    received = h.metric("cx_events_received_total", source="kafka")
+    counted = sum(
+        total(h, name)
+        for name in ("cx_events_processed_total", "cx_events_duplicate_total",
+                     "cx_events_too_late_total", "cx_events_rejected_total")
+    )  # fmt: skip
+    assert (received, counted) == (cap + 2, cap + 2)
 
 
 def test_counts_reconcile_when_a_customers_state_cannot_be_written(h: Harness) -> None:

@@ -17,6 +17,7 @@ CONTRACT_WORKER = {
     "cx_events_received_total": ("source",),
     "cx_events_processed_total": ("channel",),
     "cx_events_duplicate_total": ("channel",),
+    "cx_events_too_late_total": ("channel",),
     "cx_events_rejected_total": ("source", "reason"),
     "cx_events_unmatched_total": ("channel",),
     "cx_alerts_raised_total": ("trigger", "severity"),
