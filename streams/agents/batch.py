@@ -58,6 +58,7 @@ class Batch:
         self.base: dict[str, bytes | None] = {}
         self.applied: dict[str, list[_Applied]] = {}
         self.failures = 0
+        self.unreadable = 0
         self.erasures: set[str] = set()  # erased in this batch (even if recreated since)
         # Alerts wait here until their customer's new state is known to be writable
         # (finish): a customer whose state cannot be written sends its records to the
@@ -83,6 +84,13 @@ class Batch:
             # The stored bytes are left as they are for an operator (an erasure still
             # deletes them); this record goes to the DLQ, the stream goes on.
             self.h.metrics.count_state_unreadable("process")
+            self.unreadable += 1
+            if self.unreadable == 1:  # once per batch: the DLQ has every record
+                log.warning(
+                    "a customer's stored state on %s partition %d cannot be read (%s); "
+                    "its records go to the DLQ as state_unreadable (see docs/operations.md)",
+                    record.topic, record.partition, exc,
+                )  # fmt: skip
             self.reject(record, Rejection(STATE_UNREADABLE, str(exc), "$", record.value or b""))
         except Exception as exc:  # noqa: BLE001 (one record must never stop the partition)
             self.failures += 1

@@ -6,6 +6,7 @@ Each test names a way a batch used to stall the worker or skew its counts.
 from __future__ import annotations
 
 import base64
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -172,7 +173,7 @@ CORRUPT = b"\x02garbage"
 
 
 def test_an_unreadable_state_is_kept_and_its_records_go_to_the_dlq_as_state_unreadable(
-    h: Harness,
+    h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     h.store.data["c1"] = CORRUPT
     outcome = {
@@ -182,11 +183,15 @@ def test_an_unreadable_state_is_kept_and_its_records_go_to_the_dlq_as_state_unre
         "outcome": "contacted",
         "occurred_at": "2026-03-01T11:00:00Z",
     }
-    result = h.batch(
-        h.record(TOPICS.touchpoints, raw(event(1)), b"c1"),
-        h.record(TOPICS.outcomes, raw(outcome), b"c1"),
-        h.record(TOPICS.touchpoints, raw(event(2, customer="c2")), b"c2"),
-    )
+    with caplog.at_level(logging.WARNING, logger="streams.agents.batch"):
+        result = h.batch(
+            h.record(TOPICS.touchpoints, raw(event(1)), b"c1"),
+            h.record(TOPICS.outcomes, raw(outcome), b"c1"),
+            h.record(TOPICS.touchpoints, raw(event(2, customer="c2")), b"c2"),
+        )
+    # an operator hears of it once per batch, with where to look
+    warnings = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(warnings) == 1 and "state_unreadable" in warnings[0].getMessage()
     reasons = [(r["reason"], r["topic"]) for r in dlq_records(result)]
     assert reasons == [
         ("state_unreadable", TOPICS.touchpoints),
