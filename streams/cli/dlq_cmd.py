@@ -22,17 +22,16 @@ import orjson
 from streams.agents.preflight import require_kafka
 from streams.codec.dlq import SOURCES
 from streams.codec.timestamps import parse_rfc3339
-from streams.errors import ConfigError, KafkaUnavailable
+from streams.errors import ConfigError, KafkaUnavailable, TouchpointError
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     DeadLetter,
-    RedriveReport,
+    RedrivePlanner,
     Selection,
     Send,
     collect,
     decoders,
     parse,
-    plan,
 )
 from streams.sinks.topic_reader import TopicRecord, read_topic
 
@@ -41,6 +40,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # DLQ records are produced after their rejected_at (same host's clock); the margin covers
 # a producer on another host whose clock runs a little behind.
 _SEEK_MARGIN_SECONDS = 300
+SEND_WINDOW = 1000  # re-driven records in flight before waiting for their acknowledgements
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,8 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Rejected records keep their original bytes in the DLQ. `stats` and "
         "`show` say what was rejected and why; `redrive` sends back those the codec accepts "
         "now (a worker-side processing_error after a fix, an occurred_at_in_future whose "
-        "time has come). Running it twice is harmless: the engine ignores a repeated "
-        "event_id, and outcomes and erasures change nothing the second time.",
+        "time has come), each original once per run. The DLQ keeps what was sent, so a "
+        "second run sends it again: harmless for events (the engine ignores a repeated "
+        "event_id) and outcomes (no state changes; cx_outcomes_total counts them again), "
+        "but an erasure sent again erases what the worker learnt since: narrow a second "
+        "run with --since or --reason.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     stats = actions.add_parser("stats", help="count rejected records by reason, source and path")
@@ -150,60 +153,86 @@ def run_redrive(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     now = time.time()
     selection = selection_from(args, now)
-    codecs = decoders(settings, now)
-    report = RedriveReport()
-    sends: list[tuple[str, Send]] = []
-    for record in dlq_records(settings, selection):
-        report.read += 1
-        letter = parse(record)
-        if letter is None:
-            report.unreadable += 1
-            continue
-        if not selection.matches(letter):
-            continue
-        outcome = plan(letter, codecs, settings.dlq_topic)
-        if isinstance(outcome, str):
-            report.skipped[outcome] += 1
-        elif not args.limit or len(sends) < args.limit:
-            sends.append((letter.reason, outcome))
-        else:
-            report.skipped["over_limit"] += 1
-    if not args.dry_run and sends:
-        send_all(settings, [send for _, send in sends])
-    for reason, _ in sends:
-        report.sent[reason] += 1
-    for line in report.lines(dry_run=args.dry_run):
+    planner = RedrivePlanner(decoders(settings, now), settings.dlq_topic, selection, args.limit)
+    sender = None if args.dry_run else RedriveSender(settings)
+    try:
+        for record in dlq_records(settings, selection):
+            send = planner.take(record)
+            if send is not None and sender is not None:
+                sender.send(send)
+        if sender is not None:
+            sender.flush()
+    except TouchpointError:
+        if sender is not None:
+            print(f"re-drive stopped after {sender.acked} record(s) were acknowledged "
+                  f"({sender.sent} sent)", file=sys.stderr)  # fmt: skip
+        raise
+    finally:
+        if sender is not None:
+            sender.close()
+    for line in planner.report.lines(dry_run=args.dry_run):
         print(line)
     return 0
 
 
-def send_all(settings: Settings, sends: list[Send]) -> None:
-    """Send every record and wait for the broker's acknowledgement of each."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
+class RedriveSender:
+    """Sends re-driven records as they are read, waiting for the broker's acknowledgement
+    of each window of :data:`SEND_WINDOW` records, so memory stays bounded whatever the
+    DLQ holds."""
 
-    try:
-        producer = KafkaProducer(
-            bootstrap_servers=settings.broker_list, acks="all", client_id="touchpoint-dlq-redrive"
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        self.settings = settings
+        self.sent = self.acked = 0
+        self._pending: list[Any] = []  # kafka-python FutureRecordMetadata
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=settings.broker_list,
+                acks="all",
+                client_id="touchpoint-dlq-redrive",
+            )
+        except KafkaError as exc:
+            raise KafkaUnavailable(
+                f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
+            ) from exc
+
+    def send(self, record: Send) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            future = self._producer.send(
+                record.topic, key=record.key, value=record.value, headers=record.headers
+            )
+        except KafkaError as exc:
+            raise self._stopped(exc) from exc
+        self.sent += 1
+        self._pending.append(future)
+        if len(self._pending) >= SEND_WINDOW:
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait for the acknowledgement of every record sent so far."""
+        from kafka.errors import KafkaError
+
+        try:
+            for future in self._pending:
+                future.get(timeout=60)
+                self.acked += 1
+        except KafkaError as exc:
+            raise self._stopped(exc) from exc
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+    def _stopped(self, exc: Exception) -> KafkaUnavailable:
+        return KafkaUnavailable(
+            f"re-drive could not send to Kafka at {self.settings.kafka_brokers} ({exc!r}): "
+            "check Kafka (`touchpoint stack status`) and run it again (an event sent twice is "
+            "harmless: see `touchpoint dlq --help`)"
         )
-    except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
-    acked = 0
-    try:
-        futures = [producer.send(s.topic, key=s.key, value=s.value, headers=s.headers)
-                   for s in sends]  # fmt: skip
-        for future in futures:
-            future.get(timeout=60)
-            acked += 1
-    except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"re-drive stopped after {acked} of {len(sends)} records ({exc!r}): check Kafka "
-            "and run it again (a record sent twice is harmless: see `touchpoint dlq --help`)"
-        ) from exc
-    finally:
-        producer.close(timeout=10)
 
 
 def _selected(records: Iterator[TopicRecord], selection: Selection) -> Iterator[DeadLetter]:

@@ -14,15 +14,22 @@ codec accepts it now (a worker-side ``processing_error`` or ``state_unreadable``
 would only put it back in the DLQ; those are counted by the reason they would get. A
 re-driven record carries the header ``touchpoint-redriven-from: <dlq topic>:<partition>:
 <offset>`` so it can be traced, and is keyed by its customer id as the contract says.
-Re-driving twice is harmless for events (the engine ignores a repeated ``event_id``);
-outcomes and erasures are idempotent too (a second ``contacted`` or erasure changes
-nothing).
+
+One run sends each original at most once per topic: the DLQ may hold the same bytes
+several times (a producer's retry, or a record re-driven before the fix that failed
+again), and sending every copy would double them in the DLQ at each run while the fault
+lasts. The DLQ keeps what was re-driven, so a second run sends it again. For events that
+is harmless (the engine ignores a repeated ``event_id``), and for outcomes nearly so (a
+repeated outcome changes no state, but counts again in ``cx_outcomes_total``). An erasure
+sent again erases the customer again, including what the worker learnt since the first
+time: select erasures with ``--since`` (or leave them out with ``--reason``) on a second run.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -199,6 +206,53 @@ def plan(letter: DeadLetter, codecs: dict[str, Decoder], dlq_topic: str) -> Send
     return Send(letter.topic, customer_id.encode(), letter.original, [(REDRIVEN_HEADER, trace)])
 
 
+class RedrivePlanner:
+    """Decides, record by record, what a re-drive sends (see the module docstring): the
+    selected dead letters the codec accepts now, each original once per topic, at most
+    ``limit`` (0: no limit). Keeps only a 16-byte digest per record sent, never the
+    records, so a re-drive of a large DLQ can send as it reads."""
+
+    def __init__(
+        self,
+        codecs: dict[str, Decoder],
+        dlq_topic: str,
+        selection: Selection,
+        limit: int = 0,
+    ) -> None:
+        self.codecs = codecs
+        self.dlq_topic = dlq_topic
+        self.selection = selection
+        self.limit = limit
+        self.report = RedriveReport()
+        self._sent: set[bytes] = set()
+
+    def take(self, record: TopicRecord) -> Send | None:
+        """The record to send for this DLQ record, or None (counted in :attr:`report`)."""
+        report = self.report
+        report.read += 1
+        letter = parse(record)
+        if letter is None:
+            report.unreadable += 1
+            return None
+        if not self.selection.matches(letter):
+            return None
+        outcome = plan(letter, self.codecs, self.dlq_topic)
+        if isinstance(outcome, str):
+            report.skipped[outcome] += 1
+            return None
+        digest = hashlib.blake2b(outcome.topic.encode() + b"\0" + outcome.value,
+                                 digest_size=16).digest()  # fmt: skip
+        if digest in self._sent:
+            report.skipped["repeat"] += 1
+            return None
+        if self.limit and len(self._sent) >= self.limit:
+            report.skipped["over_limit"] += 1
+            return None
+        self._sent.add(digest)
+        report.sent[letter.reason] += 1
+        return outcome
+
+
 @dataclass
 class RedriveReport:
     """What a re-drive sent (by the reason it had been rejected for) and skipped (by cause)."""
@@ -224,8 +278,10 @@ def _skip_text(cause: str) -> str:
         return "original over 64 KiB, cut in the DLQ: have the producer send it again"
     if cause == "over_limit":
         return "past --limit: run again to send them"
+    if cause == "repeat":
+        return "same original as a record sent in this run: sent once"
     if cause == "other_topic":
-        return "first sent to a topic that is not an input of this deployment"
+        return "first sent to a topic re-drive does not send to (only events, outcomes, erasures)"
     reason = cause.removeprefix("still_invalid:")
     return f"would be rejected again as {reason}: fix the producer, which sends it again"
 

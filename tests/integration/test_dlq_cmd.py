@@ -115,3 +115,23 @@ def test_redrive_sends_back_only_what_the_codec_accepts_now(
         assert [(r.key, r.value) for r in records] == [(key, value)]
         header = dict(records[0].headers)[REDRIVEN_HEADER].decode()
         assert header.startswith(f"{prefix}.touchpoints.dlq:")
+
+
+def test_an_original_in_the_dlq_twice_is_sent_back_once(prefix: str, kafka_bootstrap: str) -> None:
+    """A processing_error re-driven before the fix fails again and sits in the DLQ twice;
+    sending both copies would double it at every run while the bug lasts."""
+    raw = event("e-twice", "c-5")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    for offset in (3, 9):  # first produced, then re-driven: the same bytes at two offsets
+        record = dlq_record(Rejection(PROCESSING_ERROR, "KeyError: 'x'", "$", raw),
+                            topic=f"{prefix}.touchpoints", partition=0, offset=offset,
+                            key=b"c-5", source="worker", rejected_at=NOW)  # fmt: skip
+        producer.send(f"{prefix}.touchpoints.dlq", key=b"c-5", value=orjson.dumps(record))
+    producer.flush(timeout=30)
+    producer.close()
+
+    done = touchpoint(kafka_bootstrap, prefix, "redrive")
+    assert done.returncode == 0, done.stderr
+    assert "sent 1, skipped 1" in done.stdout and "sent once" in done.stdout
+    records = consume(kafka_bootstrap, f"{prefix}.touchpoints", 1)  # reads to the end
+    assert [(r.key, r.value) for r in records] == [(b"c-5", raw)]

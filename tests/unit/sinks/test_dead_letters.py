@@ -17,6 +17,7 @@ from streams.errors import ConfigError
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     REDRIVEN_HEADER,
+    RedrivePlanner,
     RedriveReport,
     Selection,
     Send,
@@ -182,3 +183,17 @@ def test_original_bytes_survive_base64_exactly() -> None:
     letter = parse(letter_record(raw))
     assert letter is not None and letter.original == raw
     assert letter.record["original_base64"] == base64.b64encode(raw).decode()
+
+
+def test_a_redrive_sends_each_original_once_and_at_most_the_limit() -> None:
+    """The same original twice in the DLQ (re-driven before the fix, failed again) is sent
+    once: sending every copy would double it in the DLQ at each run."""
+    failed = [Rejection(PROCESSING_ERROR, "KeyError", "$", event(event_id=f"e-{n}"))
+              for n in (1, 1, 2, 3)]  # fmt: skip
+    records = [letter_record(r.raw, rejection=r, offset=i) for i, r in enumerate(failed)]
+    planner = RedrivePlanner(decoders(SETTINGS, NOW), "cx.touchpoints.dlq", Selection(), limit=2)
+    sends = [planner.take(record) for record in records]
+    assert [s.value if s else None for s in sends] == [failed[0].raw, None, failed[2].raw, None]
+    assert planner.report.skipped == {"repeat": 1, "over_limit": 1}
+    assert planner.report.sent == {PROCESSING_ERROR: 2}
+    assert "sent once" in "\n".join(planner.report.lines(dry_run=False))
