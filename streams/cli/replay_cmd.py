@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
         help="run the scoring engine in-process over a JSON Lines file of events",
-        description="Replay recorded touchpoint events through the engine (no Kafka).",
+        description="Replay recorded touchpoint events through the engine, in-process: "
+        "from a file (no Kafka needed), or with --from-kafka from the touchpoints topic as "
+        "it stands (read only: no consumer group, nothing written to Kafka or Redis).",
     )
-    p.add_argument("events", help="JSON Lines file of touchpoint events ('-' for stdin)")
+    p.add_argument("events", nargs="?", help="JSON Lines file of touchpoint events ('-' for stdin)")
+    p.add_argument(
+        "--from-kafka",
+        action="store_true",
+        help="read the touchpoints topic (TOUCHPOINT_TOPIC_PREFIX) up to its end offsets "
+        "instead of a file: backtest rules on recorded production traffic",
+    )
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="with --from-kafka: only records from WHEN (RFC 3339, or an age like 7d)",
+    )
     p.add_argument("--rules", help="rules TOML (default: TOUCHPOINT_RULES_PATH or packaged)")
     p.add_argument("--alerts", metavar="PATH", help="write the alerts as JSON Lines here")
     p.add_argument("--snapshots", metavar="PATH", help="write final score snapshots here")
@@ -44,6 +58,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _events(path: str) -> Iterator[bytes]:
     return read_lines(path, hint=f"make one with `touchpoint simulate --out {path}`")
+
+
+def _kafka_records(settings: Settings, since: str | None) -> Iterator[bytes]:
+    """The touchpoints topic's values up to its end offsets now (each customer's records in
+    their partition's order, which is the order the worker scores them in)."""
+    from streams.agents.preflight import require_kafka
+    from streams.cli.dlq_cmd import parse_when
+    from streams.sinks.topic_reader import read_topic
+
+    require_kafka(settings)
+    start = parse_when(since, time.time(), "--since")
+    since_ms = None if start is None else max(0, int(start * 1000))
+    for record in read_topic(
+        settings, settings.touchpoints_topic, client_id="touchpoint-replay", since_ms=since_ms
+    ):
+        yield record.value or b""
 
 
 def _check_writable(path: str) -> None:
@@ -81,6 +111,10 @@ def _print(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     rules_path = args.rules or settings.rules_path or None
+    if args.from_kafka == (args.events is not None):
+        raise ConfigError("give an events file (or '-' for stdin), or --from-kafka: one of them")
+    if args.since and not args.from_kafka:
+        raise ConfigError("--since applies to --from-kafka only (a file is replayed whole)")
     if args.compare_rules and args.events == "-":
         raise ConfigError("--compare-rules reads the events twice: give a file, not stdin")
     if args.labels == "-" and args.events == "-":
@@ -95,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
     if args.labels:
         hint = f"make one with `touchpoint simulate --labels {args.labels}`"
         labels = read_labels(read_lines(args.labels, what="labels", hint=hint), args.labels)
-    result = replay(_events(args.events), Engine(rules))
+    if args.from_kafka:
+        # Read once: --compare-rules replays the same records, not a topic that moved on.
+        records = list(_kafka_records(settings, args.since))
+        result = replay(records, Engine(rules), skip_blank=False)
+    else:
+        result = replay(_events(args.events), Engine(rules))
     if args.alerts:
         _write_jsonl(args.alerts, result.alerts)
     if args.snapshots:
@@ -108,14 +147,21 @@ def run(args: argparse.Namespace) -> int:
         figures["labels"] = label_score.to_dict()
     diff = None
     if other_rules is not None:
-        other = replay(_events(args.events), Engine(other_rules))
+        other = (
+            replay(records, Engine(other_rules), skip_blank=False)
+            if args.from_kafka
+            else replay(_events(args.events), Engine(other_rules))
+        )
         diff = compare(result, other, args.min_severity)
         figures["compare"] = diff
     if args.json:
         return _print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
     text = format_summary(figures, label_score)
     if result.records == 0:
-        text += f"\nno events: {args.events} has no records"
+        source = f"topic {settings.touchpoints_topic}" if args.from_kafka else args.events
+        text += f"\nno events: {source} has no records"
+        if args.from_kafka and args.since:
+            text += f" since {args.since}"
     if diff is not None:
         text += f"\n\nrules backtest: {rules_path or 'default rules'} -> {args.compare_rules}"
         text += "\n" + format_compare(diff)

@@ -54,8 +54,15 @@ SEVERITY_ORDER: tuple[str, ...] = ("low", "medium", "high", "critical")
 _KEEP_REJECTIONS = 1000  # enough examples to debug a feed without holding a bad file in memory
 
 
-def replay(lines: Iterable[bytes], engine: Engine, *, check_stalls: bool = True) -> ReplayResult:
-    """Decode and score every non-blank line.
+def replay(
+    lines: Iterable[bytes],
+    engine: Engine,
+    *,
+    check_stalls: bool = True,
+    skip_blank: bool = True,
+) -> ReplayResult:
+    """Decode and score every non-blank line (every record, with ``skip_blank=False``:
+    Kafka records, where an empty value is a record the worker rejects as invalid_json).
 
     ``records = processed + duplicates + too_late + rejected`` always holds.
     """
@@ -64,7 +71,7 @@ def replay(lines: Iterable[bytes], engine: Engine, *, check_stalls: bool = True)
     index = DeadlineIndex()
     high_water = float("-inf")
     for raw in lines:
-        if not raw.strip():
+        if skip_blank and not raw.strip():
             continue
         result.records += 1
         decoded = decode_event(raw)

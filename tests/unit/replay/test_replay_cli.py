@@ -194,3 +194,27 @@ def test_a_closed_stdout_ends_quietly(recorded: tuple[Path, Path], as_json: bool
         os.close(write_end)
     assert done.returncode == 0
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give an events file (or '-' for stdin), or --from-kafka: one of them"),
+        (["events.jsonl", "--from-kafka"], "or --from-kafka: one of them"),
+        (["events.jsonl", "--since", "7d"], "--since applies to --from-kafka only"),
+    ],
+)
+def test_the_source_is_a_file_or_the_topic_never_both_or_neither(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_from_kafka_without_a_broker_says_what_to_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOUCHPOINT_KAFKA_BROKERS", "127.0.0.1:1")  # nothing listens there
+    assert main(["replay", "--from-kafka"]) == 2
+    err = capsys.readouterr().err
+    assert "Kafka not reachable at 127.0.0.1:1" in err and "make stack" in err
