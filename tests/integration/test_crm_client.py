@@ -4,6 +4,7 @@ skipped, and reported outcomes arrive keyed by customer in contract shape."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -82,3 +83,28 @@ def test_reported_outcomes_arrive_keyed_by_customer_as_workers_read_them(
     decoded = [decode_outcome(r.value) for r in records]
     assert all(isinstance(d, Outcome) for d in decoded)
     assert decoded == sent
+
+
+def test_a_consumer_dropped_from_the_group_commits_nothing_and_says_so(
+    crm_settings: Settings,
+) -> None:
+    """A CRM slower than max_poll_interval between polls leaves the group: commit() says
+    False instead of raising kafka-python's CommitFailedError, the alerts are not committed
+    (the next consumer of the group gets them), and this feed skips them when it rejoins."""
+    group = f"crm-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=crm_settings.broker_list, acks="all")
+    producer.send(crm_settings.at_risk_topic, key=b"c-4", value=orjson.dumps(alert(4)))
+    producer.flush(timeout=30)
+    producer.close()
+
+    with AlertFeed(crm_settings, group, from_beginning=True, max_poll_interval=1.0) as feed:
+        assert [a["alert_id"] for a in poll_until(feed, 1)] == [f"{4:016x}"]
+        time.sleep(4)  # handling takes longer than max_poll_interval: the group moves on
+        assert feed.commit() is False and feed.commit_failures == 1
+        for _ in range(30):  # rejoins, gets the alert again and skips it: handled already
+            assert feed.poll(1.0) == []
+            if feed.duplicates:
+                break
+        assert feed.duplicates == 1
+    with AlertFeed(crm_settings, group, from_beginning=True) as feed:
+        assert [a["alert_id"] for a in poll_until(feed, 1)] == [f"{4:016x}"]
