@@ -51,6 +51,7 @@ class OutcomeReporter:
                 acks="all",
                 enable_idempotence=True,
                 client_id="touchpoint-crm-outcomes",
+                max_block_ms=int(SEND_TIMEOUT_SECONDS * 1000),  # metadata wait, Kafka away
             )
         except KafkaError as exc:
             raise KafkaUnavailable(

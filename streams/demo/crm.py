@@ -23,7 +23,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.crm import OutcomeReporter
-from streams.errors import TouchpointError
+from streams.errors import TouchpointError, ValidationError
+
+RETRY_SECONDS = 5.0  # after a failed report (Kafka away), the next attempt waits this long
 
 
 def plan(alert_id: str) -> list[tuple[float, str]]:
@@ -55,16 +57,30 @@ class DemoCrm:
             heapq.heappush(self._queue, (now + after, next(self._order), outcome, alert, now))
 
     def run_due(self, now: float) -> int:
-        """Report every step due by ``now`` (monotonic seconds); how many were reported."""
+        """Report every step due by ``now`` (monotonic seconds); how many were reported.
+
+        A step the contract refuses is dropped (counted in :attr:`failed`). A step Kafka
+        did not take is tried again :data:`RETRY_SECONDS` later, and the other due steps
+        wait for the next call: each attempt may block for the reporter's timeout, and
+        trying them all while Kafka is away would freeze the demo for minutes.
+        """
         done = 0
         while self._queue and self._queue[0][0] <= now:
-            due, _, outcome, alert, received = heapq.heappop(self._queue)
+            due, order, outcome, alert, received = heapq.heappop(self._queue)
             try:
                 self.reporter.report(alert, outcome, channel="phone", agent_id="demo-crm")
-            except TouchpointError as exc:
+            except ValidationError as exc:
                 self.failed += 1
                 self.say(f"crm: could not report {outcome} for {alert.get('customer_id')}: {exc}")
                 continue
+            except TouchpointError as exc:
+                self.failed += 1
+                self.say(
+                    f"crm: could not report {outcome} for {alert.get('customer_id')}, "
+                    f"trying again in {RETRY_SECONDS:.0f} s: {exc}"
+                )
+                heapq.heappush(self._queue, (now + RETRY_SECONDS, order, outcome, alert, received))
+                break
             self.reported[outcome] += 1
             done += 1
             about = f"{alert.get('trigger', '')}/{alert.get('severity', '')}"
@@ -82,7 +98,7 @@ class DemoCrm:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.reported.items())) or "none"
         return (
             f"crm: reported {sum(self.reported.values())} outcomes ({kinds}), "
-            f"{self.failed} failed, {self.pending} outreach steps still pending at the end"
+            f"{self.failed} failed attempts, {self.pending} outreach steps still pending at the end"
         )
 
 

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 from streams.crm import AlertFeed, OutcomeReporter
 from streams.demo.crm import DemoCrm, loop_figures
 from streams.demo.processes import Child
+from streams.errors import TouchpointError
 from streams.settings import Settings
 
 
@@ -77,6 +80,28 @@ def _traffic(settings: Settings, options: DemoOptions, stop: threading.Event) ->
         round_no += 1
 
 
+class _KafkaWatch:
+    """Says once when Kafka fails the demo's CRM, and once when it answers again: a
+    hiccup must not end the demo (the worker and the collector ride it out too)."""
+
+    def __init__(self) -> None:
+        self.away = False
+
+    @contextmanager
+    def hiccups(self) -> Iterator[None]:
+        try:
+            yield
+        except TouchpointError as exc:
+            if not self.away:
+                _say(f"{exc} (the demo goes on and tries again)")
+            self.away = True
+            time.sleep(1.0)
+            return
+        if self.away:
+            _say("Kafka answers again")
+        self.away = False
+
+
 def run_live(options: DemoOptions) -> int:
     from streams.agents.preflight import require_kafka
     from streams.sinks.topics import create_topics
@@ -113,7 +138,7 @@ def run_live(options: DemoOptions) -> int:
         feed = AlertFeed(settings, f"touchpoint-demo-crm-{uuid.uuid4().hex[:8]}")
         reporter = OutcomeReporter.kafka(settings)
         crm = DemoCrm(reporter, _say_raw)
-        feed.poll(1.0)  # join before traffic starts, so no alert is missed
+        arrived = feed.poll(1.0)  # join before traffic starts, so no alert is missed
         sender = threading.Thread(
             target=_traffic, args=(settings, options, stop), name="traffic", daemon=True
         )
@@ -125,14 +150,19 @@ def run_live(options: DemoOptions) -> int:
         )
         deadline = time.monotonic() + options.duration if options.duration else None
         seen = 0
+        kafka = _KafkaWatch()
         try:
             while deadline is None or time.monotonic() < deadline:
-                for alert in feed.poll(0.5):
+                with kafka.hiccups():
+                    arrived.extend(feed.poll(0.5))
+                for alert in arrived:
                     seen += 1
                     print(format_alert(alert), flush=True)
                     crm.on_alert(alert, time.monotonic())
+                arrived = []
                 crm.run_due(time.monotonic())
-                feed.commit()
+                with kafka.hiccups():
+                    feed.commit()
                 for child in children:
                     if child.proc.poll() is not None:
                         _say(f"{child.name} stopped unexpectedly; last lines:\n{child.tail()}")
