@@ -65,7 +65,7 @@ class OutcomeReporter:
                 raise DeliveryError(
                     f"outcome not delivered to {topic} ({exc!r}): check Kafka at "
                     f"{settings.kafka_brokers} (`touchpoint stack status`) and report it again "
-                    "(a repeated outcome changes nothing)"
+                    "with the same `at` (then a repeat changes no state)"
                 ) from exc
 
         return cls(settings.outcomes_topic, send, lambda: producer.close(timeout=10))
