@@ -64,6 +64,8 @@ class Batch:
         # (finish): a customer whose state cannot be written sends its records to the
         # DLQ, and must not have alerts published for them.
         self.alerts: dict[str, list[dict[str, Any]]] = {}
+        # Customers an event left unchanged (a repeated or too old event_id): serve_repeated.
+        self.repeated: set[str] = set()
 
     # -- dispatch ------------------------------------------------------------------------
     def handle(self, record: InRecord) -> None:
@@ -229,6 +231,8 @@ class Batch:
         self.channel[cid] = channel
         if decision.changed:
             h.metrics.observe_latency(h.clock(), event.ts, record.timestamp)
+        else:
+            self.repeated.add(cid)
 
     def decode_keyed(
         self, record: InRecord, decode: Callable[[bytes], _Keyed | Rejection]
@@ -336,9 +340,26 @@ class Batch:
             result.state_writes[cid] = StateWrite(self.partitions[cid], None)
             result.redis[cid] = None
             self.count_size(cid, None)
+        self.serve_repeated()
         self.log_dropped()
         self.counts.flush(h.metrics)
         return result
+
+    def serve_repeated(self) -> None:
+        """Offer Redis the stored snapshot of each customer whose events here were all repeats.
+
+        A repeat is how a redelivery looks: a worker killed after its batch reached the
+        changelog but before the write-behind wrote Redis lost those snapshots with its
+        queue, and the redelivered events change nothing else. Writing again is idempotent.
+        """
+        for cid in sorted(self.repeated - self.changed - self.erased):
+            state = self.states.get(cid)
+            if state is None:
+                continue
+            try:
+                self.result.redis[cid] = self.h.engine.snapshot(state)
+            except Exception:  # noqa: BLE001 (a serving refresh must never stop the partition)
+                log.exception("cannot snapshot a customer's stored state for Redis; skipped")
 
     def log_dropped(self) -> None:
         """One log line per batch for valid-but-useless and malformed internal records."""

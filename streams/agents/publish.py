@@ -5,7 +5,9 @@
 2. the new states' changelog records are produced and acknowledged;
 3. only then are the states written to the local store (RocksDB or memory), and
    the changelog offsets recorded there;
-4. the snapshots are offered to the Redis write-behind.
+4. the snapshots are offered to the Redis write-behind (a queue that a hard crash
+   loses: the batch's redelivered events, repeats by then, offer the stored
+   snapshots again, see ``Batch.serve_repeated``).
 
 If any step fails, nothing after it happens, the batch is not acknowledged, and
 :meth:`Publisher.publish` tries the whole result again after a growing pause

@@ -109,6 +109,13 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs (no commit, no drain), as in a machine crash."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
     def get(self, path: str) -> tuple[int, Any]:
         url = f"http://127.0.0.1:{self.web_port}{path}"
         try:
