@@ -59,14 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     stats = actions.add_parser("stats", help="count rejected records by reason, source and path")
     show = actions.add_parser("show", help="print rejected records as JSON Lines")
-    show.add_argument("--limit", type=int, default=20, help="records to print (default 20)")
+    show.add_argument("--limit", type=_count, default=20,
+                      help="records to print (default 20, 0 = all)")  # fmt: skip
     show.add_argument("--original", action="store_true",
                       help="print only each record's original bytes, one per line")  # fmt: skip
     redrive = actions.add_parser(
         "redrive", help="send the records the codec now accepts back to their topic"
     )
     redrive.add_argument("--dry-run", action="store_true", help="say what would be sent")
-    redrive.add_argument("--limit", type=int, default=0, help="send at most N (0 = no limit)")
+    redrive.add_argument("--limit", type=_count, default=0, help="send at most N (0 = no limit)")
     for parser, func in ((stats, run_stats), (show, run_show), (redrive, run_redrive)):
         parser.add_argument("--reason", action="append", default=[], metavar="CODE",
                             help="only this reason code (repeatable)")  # fmt: skip
@@ -78,6 +79,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                             help="rejected at or after: RFC 3339 or an age like 30m, 2h, 7d")  # fmt: skip
         parser.add_argument("--until", metavar="WHEN", help="rejected before (same forms)")
         parser.set_defaults(func=func)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 or more)")
+    return value
 
 
 def selection_from(args: argparse.Namespace, now: float) -> Selection:
@@ -125,10 +136,11 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     selection = selection_from(args, time.time())
-    shown = withheld = 0
+    shown = withheld = matched = 0
     out = sys.stdout.buffer
     try:
         for letter in _selected(dlq_records(settings, selection), selection):
+            matched += 1
             if args.limit and shown >= args.limit:
                 break
             if args.original:
@@ -143,6 +155,9 @@ def run_show(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`: the reader has all it wants
         sys.stderr.close()
         return 0
+    if not matched:
+        print("no DLQ record matched the selection (`touchpoint dlq stats` counts what the DLQ "
+              "holds)", file=sys.stderr)  # fmt: skip
     if withheld:
         print(f"{withheld} original(s) not printed: cut at 64 KiB or spanning lines "
               "(`touchpoint dlq show` without --original shows them base64)", file=sys.stderr)  # fmt: skip

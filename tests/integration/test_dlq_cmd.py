@@ -135,3 +135,14 @@ def test_an_original_in_the_dlq_twice_is_sent_back_once(prefix: str, kafka_boots
     assert "sent 1, skipped 1" in done.stdout and "sent once" in done.stdout
     records = consume(kafka_bootstrap, f"{prefix}.touchpoints", 1)  # reads to the end
     assert [(r.key, r.value) for r in records] == [(b"c-5", raw)]
+
+
+def test_show_says_when_nothing_matched_and_refuses_a_negative_limit(
+    prefix: str, kafka_bootstrap: str
+) -> None:
+    fill_dlq(kafka_bootstrap, prefix)
+    none = touchpoint(kafka_bootstrap, prefix, "show", "--reason", "no_such_reason")
+    assert none.returncode == 0 and none.stdout == ""
+    assert "no DLQ record matched" in none.stderr
+    negative = touchpoint(kafka_bootstrap, prefix, "redrive", "--limit", "-1")
+    assert negative.returncode == 2 and "not a count" in negative.stderr
