@@ -3,15 +3,21 @@
 ``up`` is idempotent: a service this stack already runs is reported as "already
 running", one that answers but was started elsewhere as "external" (used, never
 stopped). ``down`` stops only what this stack started. ``--session-file`` lets a
-script (``make test``) stop exactly what its own ``up`` started.
+script (``make test``) stop exactly what its own ``up`` started: each service is written
+there the moment it is started, so a failed or interrupted ``up`` is cleaned up too.
+
+Ports default to those of TOUCHPOINT_KAFKA_BROKERS / TOUCHPOINT_REDIS_URL when they name
+this host (where the clients and tests look), else 9092 (controller 9093) and 6379.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from streams.errors import TouchpointError
 from streams.stack import StackConfig, down, status, up
@@ -21,11 +27,24 @@ from streams.stack.stack import SERVICES
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stack", help="start, stop or check the local Kafka and Redis")
     p.add_argument("action", choices=("up", "down", "status"))
-    p.add_argument("--kafka-port", type=int, default=None, help="broker port (default 9092)")
     p.add_argument(
-        "--controller-port", type=int, default=None, help="KRaft controller port (default 9093)"
+        "--kafka-port",
+        type=int,
+        default=None,
+        help="broker port (default: TOUCHPOINT_KAFKA_BROKERS' if local, else 9092)",
     )
-    p.add_argument("--redis-port", type=int, default=None, help="Redis port (default 6379)")
+    p.add_argument(
+        "--controller-port",
+        type=int,
+        default=None,
+        help="KRaft controller port (default: the broker port + 1)",
+    )
+    p.add_argument(
+        "--redis-port",
+        type=int,
+        default=None,
+        help="Redis port (default: TOUCHPOINT_REDIS_URL's if local, else 6379)",
+    )
     p.add_argument(
         "--data-dir",
         type=Path,
@@ -50,15 +69,33 @@ def _config(args: argparse.Namespace) -> StackConfig:
     )
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a half-started broker is stopped.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "up":
-        reports = up(config)
-        for report in reports:
+        session: Path | None = args.session_file
+        if session is not None:
+            session.write_text("")
+
+        def record(name: str) -> None:
+            if session is not None:
+                with session.open("a") as handle:
+                    handle.write(f"{name}\n")
+
+        for report in up(config, on_spawn=record):
             print(report.line())
-        if args.session_file is not None:
-            started = [r.name for r in reports if r.started_here]
-            args.session_file.write_text("".join(f"{name}\n" for name in started))
         return 0
     if args.action == "down":
         only: set[str] | None = None
@@ -86,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TouchpointError as exc:
         print(f"touchpoint stack: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"touchpoint stack: {args.action} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ Redis dir, pid files, logs) lives under ``deploy/local/.data/``; both are git-ig
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from streams.errors import StackError
 
@@ -18,6 +20,45 @@ DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 DEFAULT_REDIS_PORT = 6379
 HOST = "127.0.0.1"
+_LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# The variables streams/settings.py declares for the clients: the stack listens where
+# the worker, the collector and the integration tests will look.
+KAFKA_BROKERS_ENV = "TOUCHPOINT_KAFKA_BROKERS"
+REDIS_URL_ENV = "TOUCHPOINT_REDIS_URL"
+
+
+def _local_port(host: str | None, port: int | None) -> int | None:
+    return port if host in _LOCAL_HOSTS and port else None
+
+
+def ports_from_env(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Kafka and Redis ports named by the clients' variables, when they point at this host.
+
+    ``TOUCHPOINT_KAFKA_BROKERS=127.0.0.1:19092`` gives ``{"kafka_port": 19092}``; a remote
+    or unparsable value gives nothing (the defaults stay), so ``make test`` with those
+    variables exported starts the stack exactly where the tests look for it.
+    """
+    env = os.environ if environ is None else environ
+    ports: dict[str, int] = {}
+    brokers = env.get(KAFKA_BROKERS_ENV, "").split(",")[0].strip()
+    if brokers:
+        try:
+            parts = urlsplit(f"//{brokers}")
+            found = _local_port(parts.hostname, parts.port)
+        except ValueError:
+            found = None
+        if found is not None:
+            ports["kafka_port"] = found
+    redis_url = env.get(REDIS_URL_ENV, "").strip()
+    if redis_url:
+        try:
+            parts = urlsplit(redis_url)
+            found = _local_port(parts.hostname, parts.port or DEFAULT_REDIS_PORT)
+        except ValueError:
+            found = None
+        if found is not None and parts.scheme in {"redis", "rediss"}:
+            ports["redis_port"] = found
+    return ports
 
 
 def find_deploy_dir(start: Path | None = None) -> Path:
@@ -41,15 +82,22 @@ class StackConfig:
     data_dir: Path
     cache_dir: Path
     kafka_port: int = DEFAULT_KAFKA_PORT
-    controller_port: int = DEFAULT_CONTROLLER_PORT
+    controller_port: int = DEFAULT_CONTROLLER_PORT  # kafka_port + 1 unless given
     redis_port: int = DEFAULT_REDIS_PORT
     kafka_heap: str = "512m"
     start_timeout: float = 90.0
 
     @classmethod
-    def default(cls, deploy_dir: Path | None = None) -> StackConfig:
+    def default(
+        cls, deploy_dir: Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> StackConfig:
+        """The checkout's stack, on the ports TOUCHPOINT_KAFKA_BROKERS / _REDIS_URL name."""
         deploy = find_deploy_dir() if deploy_dir is None else deploy_dir
-        return cls(deploy_dir=deploy, data_dir=deploy / ".data", cache_dir=deploy / ".cache")
+        config = cls(deploy_dir=deploy, data_dir=deploy / ".data", cache_dir=deploy / ".cache")
+        ports = ports_from_env(environ)
+        return config.with_overrides(
+            kafka_port=ports.get("kafka_port"), redis_port=ports.get("redis_port")
+        )
 
     def with_overrides(
         self,
@@ -59,10 +107,15 @@ class StackConfig:
         redis_port: int | None = None,
         data_dir: Path | None = None,
     ) -> StackConfig:
-        """Copy with the given (non-None) values changed."""
+        """Copy with the given (non-None) values changed.
+
+        A new Kafka port without a controller port moves the controller along to the
+        port after it (9092/9093, 19092/19093), so two stacks never share a controller.
+        """
         changes: dict[str, object] = {}
         if kafka_port is not None:
             changes["kafka_port"] = kafka_port
+            changes["controller_port"] = kafka_port + 1
         if controller_port is not None:
             changes["controller_port"] = controller_port
         if redis_port is not None:

@@ -44,11 +44,24 @@ def is_alive(pid: int) -> bool:
 
 def cmdline(pid: int) -> str:
     """The process's command line joined by spaces ('' if unknown)."""
+    return " ".join(argv(pid))
+
+
+def argv(pid: int) -> list[str]:
+    """The process's arguments, one item each ([] if unknown)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def working_dir(pid: int) -> Path | None:
+    """The process's current directory (None if it cannot be read)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
 
 
 def process_name(pid: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess  # noqa: S404  # runs redis-server with a fixed argument list
 import time
+from collections.abc import Callable
 
 from streams.errors import StackError
 from streams.stack import process, tools
@@ -18,12 +19,23 @@ from streams.stack.service import ServiceReport
 NAME = "redis"
 
 
+def _is_our_server(config: StackConfig, pid: int) -> bool:
+    # redis-server rewrites its command line ("redis-server 127.0.0.1:6379"), but it runs
+    # in its --dir: a recycled pid, the system's Redis or another checkout's never match.
+    if "redis-server" not in process.cmdline(pid) + " " + process.process_name(pid):
+        return False
+    return process.working_dir(pid) == config.redis_dir.resolve()
+
+
 def own_pid(config: StackConfig) -> int | None:
-    """Pid of the redis-server this stack started (pid file checked against the process)."""
+    """Pid of the redis-server this stack started: the pid file's, else the port's listener."""
     pid = process.read_pid(config.pid_file(NAME))
-    if pid is None or not process.is_alive(pid):
-        return None
-    return pid if "redis-server" in process.cmdline(pid) + process.process_name(pid) else None
+    if pid is not None and process.is_alive(pid) and _is_our_server(config, pid):
+        return pid
+    for listener in process.listener_pids(config.redis_port):
+        if _is_our_server(config, listener):
+            return listener
+    return None
 
 
 def check_port(config: StackConfig) -> None:
@@ -37,8 +49,11 @@ def check_port(config: StackConfig) -> None:
         )
 
 
-def up(config: StackConfig) -> ServiceReport:
-    """Start redis-server unless a Redis already answers on the port."""
+def up(config: StackConfig, on_spawn: Callable[[str], None] | None = None) -> ServiceReport:
+    """Start redis-server unless a Redis already answers on the port.
+
+    ``on_spawn(NAME)`` is called once the server has daemonized, before it answers.
+    """
     address = f"{HOST}:{config.redis_port}"
     answer = probe_redis(HOST, config.redis_port)
     pid = own_pid(config)
@@ -88,10 +103,14 @@ def up(config: StackConfig) -> ServiceReport:
         timeout=30,
     )
     if result.returncode != 0:
+        said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        said = said.splitlines()[-1][:300] if said else ""
         raise StackError(
-            f"redis-server failed to start (exit {result.returncode}); "
-            f"see {config.logs_dir / 'redis.log'}"
+            f"redis-server failed to start (exit {result.returncode}"
+            f"{': ' + said if said else ''}); see {config.logs_dir / 'redis.log'}"
         )
+    if on_spawn is not None:
+        on_spawn(NAME)
     ok = process.wait_until(lambda: probe_redis(HOST, config.redis_port).ok, 20.0, 0.05)
     if not ok:
         raise StackError(

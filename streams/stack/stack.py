@@ -7,7 +7,7 @@ A file lock serialises concurrent calls (two terminals, parallel test runs), so 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from streams.stack import kafka, redis
@@ -28,14 +28,18 @@ def _locked(config: StackConfig) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def up(config: StackConfig) -> list[ServiceReport]:
-    """Start what is not running yet and wait until each service answers."""
+def up(config: StackConfig, on_spawn: Callable[[str], None] | None = None) -> list[ServiceReport]:
+    """Start what is not running yet and wait until each service answers.
+
+    ``on_spawn(name)`` is called the moment a service process is started here (before it
+    is ready), so a session file names it even if a later step fails or is interrupted.
+    """
     with _locked(config):
         # Check the Redis port before starting Kafka, so a port held by something that is
         # not Redis fails at once instead of leaving a freshly started broker behind.
         redis.check_port(config)
-        reports = [kafka.up(config)]
-        reports.append(redis.up(config))
+        reports = [kafka.up(config, on_spawn)]
+        reports.append(redis.up(config, on_spawn))
     return reports
 
 

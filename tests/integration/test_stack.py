@@ -15,6 +15,8 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer
 
+from streams.stack.probes import probe_kafka, probe_redis
+
 pytestmark = pytest.mark.integration
 
 EVENTS = [(f"customer-{i % 3}".encode(), f'{{"n": {i}}}'.encode()) for i in range(20)]
@@ -159,3 +161,70 @@ def test_stack_up_with_taken_kafka_port_fails_with_one_clear_line(
     assert f"127.0.0.1:{taken} (Kafka) is taken by pid {os.getpid()}" in lines[0]
     assert "--kafka-port" in lines[0]
     assert not (tmp_path / "data" / "kafka.pid").exists()
+
+
+def _touchpoint_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_stack_down_and_status_with_nothing_running(tmp_path: Path) -> None:
+    env = {
+        "TOUCHPOINT_KAFKA_BROKERS": f"127.0.0.1:{_free_port()}",
+        "TOUCHPOINT_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    down = _touchpoint_env(env, "stack", "down", *data)
+    status = _touchpoint_env(env, "stack", "status", *data)
+
+    assert down.returncode == 0, down.stderr
+    assert [line.split()[2:4] for line in down.stdout.splitlines()] == [
+        ["not", "running:"],
+        ["not", "running:"],
+    ]
+    assert status.returncode == 1
+    assert status.stdout.count("not answering") == 2
+
+
+def test_a_second_stack_on_the_ports_the_clients_name_starts_and_stops(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # TOUCHPOINT_KAFKA_BROKERS / _REDIS_URL choose where the stack listens (as for the tests
+    # themselves), so this stack runs beside the one the other tests use.
+    kafka_port, redis_port = _free_port(), _free_port()
+    env = {
+        "TOUCHPOINT_KAFKA_BROKERS": f"127.0.0.1:{kafka_port}",
+        "TOUCHPOINT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    session = tmp_path / "session"
+    flags = ["--data-dir", str(tmp_path / "data"), "--session-file", str(session)]
+    up = _touchpoint_env(env, "stack", "up", *flags)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.split("\n")[0].split()[:3] == [
+            "kafka",
+            f"127.0.0.1:{kafka_port}",
+            "started",
+        ]
+        assert up.stdout.split("\n")[1].split()[:3] == [
+            "redis",
+            f"127.0.0.1:{redis_port}",
+            "started",
+        ]
+        assert session.read_text().split() == ["kafka", "redis"]
+        assert probe_kafka("127.0.0.1", kafka_port).ok
+        assert probe_redis("127.0.0.1", redis_port).ok
+    finally:
+        down = _touchpoint_env(env, "stack", "down", *flags)
+    assert down.returncode == 0, down.stderr
+    assert "stopped" in down.stdout
+    assert not probe_kafka("127.0.0.1", kafka_port).ok
+    assert not probe_redis("127.0.0.1", redis_port).ok
