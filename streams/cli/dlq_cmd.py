@@ -11,7 +11,6 @@ codec now accepts back to the topic they were first sent to (see
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ from typing import Any
 import orjson
 
 from streams.agents.preflight import require_kafka
+from streams.cli.when import parse_when
 from streams.codec.dlq import SOURCES
-from streams.codec.timestamps import parse_rfc3339
-from streams.errors import ConfigError, KafkaUnavailable, TouchpointError
+from streams.errors import KafkaUnavailable, TouchpointError
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     DeadLetter,
@@ -35,8 +34,6 @@ from streams.sinks.dead_letters import (
 )
 from streams.sinks.topic_reader import TopicRecord, read_topic
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # DLQ records are produced after their rejected_at (same host's clock); the margin covers
 # a producer on another host whose clock runs a little behind.
 _SEEK_MARGIN_SECONDS = 300
@@ -99,22 +96,6 @@ def selection_from(args: argparse.Namespace, now: float) -> Selection:
         since=parse_when(args.since, now, "--since"),
         until=parse_when(args.until, now, "--until"),
     )
-
-
-def parse_when(text: str | None, now: float, option: str) -> float | None:
-    """Epoch seconds of an RFC 3339 time or an age before ``now`` (``90s``, ``30m``, ``2h``)."""
-    if text is None:
-        return None
-    match = _DURATION.match(text)
-    if match is not None:
-        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    ts = parse_rfc3339(text)
-    if ts is None:
-        raise ConfigError(
-            f"{option} {text!r} is neither an RFC 3339 time like 2026-11-26T10:00:00Z "
-            "nor an age like 30m, 2h or 7d"
-        )
-    return ts
 
 
 def dlq_records(settings: Settings, selection: Selection) -> Iterator[TopicRecord]:

@@ -64,7 +64,7 @@ def _kafka_records(settings: Settings, since: str | None) -> Iterator[bytes]:
     """The touchpoints topic's values up to its end offsets now (each customer's records in
     their partition's order, which is the order the worker scores them in)."""
     from streams.agents.preflight import require_kafka
-    from streams.cli.dlq_cmd import parse_when
+    from streams.cli.when import parse_when
     from streams.sinks.topic_reader import read_topic
 
     require_kafka(settings)

@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.cli.dlq_cmd import parse_when
 from streams.codec import decode_event, dlq_record
 from streams.codec.dlq import DLQ_ORIGINAL_MAX, PROCESSING_ERROR
 from streams.codec.types import Rejection
-from streams.errors import ConfigError
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     REDRIVEN_HEADER,
@@ -166,16 +164,6 @@ def test_redrive_report_says_what_was_sent_and_why_the_rest_was_skipped() -> Non
     text = "\n".join(report.lines(dry_run=True))
     assert "5 DLQ records read (1 not DLQ records v1): would send 2, skipped 2" in text
     assert "would be rejected again as wrong_type" in text and "64 KiB" in text
-
-
-def test_parse_when_reads_ages_and_rfc3339_and_names_bad_input() -> None:
-    assert parse_when("90s", NOW, "--since") == NOW - 90
-    assert parse_when("2h", NOW, "--since") == NOW - 7200
-    assert parse_when("1.5d", NOW, "--since") == NOW - 1.5 * 86400
-    assert parse_when("2026-11-26T09:00:00Z", NOW, "--since") == NOW - 3600
-    assert parse_when(None, NOW, "--since") is None
-    with pytest.raises(ConfigError, match="--until 'yesterday' is neither"):
-        parse_when("yesterday", NOW, "--until")
 
 
 def test_original_bytes_survive_base64_exactly() -> None:
