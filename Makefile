@@ -19,11 +19,15 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 # Re-install only when pyproject.toml changes (the stamp is newer otherwise).
+# First $(PYTHON) with its venv module (Debian ships it apart, as python3.11-venv); a .venv
+# whose pip does not run (left by a failed `-m venv`, or its Python gone) is made afresh.
+# One retry after a pause: a network blip while pip downloads must not fail the run.
+PIP_INSTALL := $(BIN)/python -m pip install -q --retries 10 --timeout 60
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || bash scripts/bootstrap.sh
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh python
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
+	$(PIP_INSTALL) --upgrade pip || { sleep 15; $(PIP_INSTALL) --upgrade pip; }
+	$(PIP_INSTALL) -e '.[test]' || { sleep 15; $(PIP_INSTALL) -e '.[test]'; }
 	@touch $(STAMP)
 
 venv: $(STAMP)
