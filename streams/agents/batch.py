@@ -18,6 +18,8 @@ from streams.agents.counts import (
     CountKey,
     control_key,
     event_keys,
+    log_dropped,
+    outcome_keys,
     outcome_unmatched_key,
 )
 from streams.agents.failures import UnreadableState, failure_rejection, read_state
@@ -266,7 +268,7 @@ class Batch:
             decoded.customer_id,
             record,
             lambda s: engine.apply_outcome(s, decoded),
-            _outcome_keys,
+            outcome_keys,
         )
         if not decision.unknown_alert:
             self.h.metrics.count_outcome(decoded.outcome, decision.outreach_seconds)
@@ -341,7 +343,7 @@ class Batch:
             result.redis[cid] = None
             self.count_size(cid, None)
         self.serve_repeated()
-        self.log_dropped()
+        log_dropped(self.counts, self.h.topics.ticks)
         self.counts.flush(h.metrics)
         return result
 
@@ -360,19 +362,6 @@ class Batch:
                 self.result.redis[cid] = self.h.engine.snapshot(state)
             except Exception:  # noqa: BLE001 (a serving refresh must never stop the partition)
                 log.exception("cannot snapshot a customer's stored state for Redis; skipped")
-
-    def log_dropped(self) -> None:
-        """One log line per batch for valid-but-useless and malformed internal records."""
-        counts = self.counts
-        unmatched = counts.get(control_key("outcome", "unmatched"))
-        if unmatched:
-            log.info("%d outreach outcome(s) for an unknown customer or alert", unmatched)
-        malformed = counts.get(control_key("stall_tick", "malformed"))
-        if malformed:
-            log.warning("ignored %d malformed stall tick(s) on %s", malformed, self.h.topics.ticks)
-        other = counts.get(control_key("other", "ignored"))
-        if other:
-            log.warning("ignored %d record(s) from unexpected topics", other)
 
     def withdraw(self, customer_id: str, exc: Exception) -> None:
         """The customer's new state cannot be written, so its stored state stays as it was
@@ -404,10 +393,3 @@ class _Applied:
     record: InRecord
     change: Callable[[CustomerState], Decision]
     counts: tuple[CountKey, ...]
-
-
-def _outcome_keys(decision: Decision) -> tuple[CountKey, ...]:
-    """An outcome applied to an open alert, or one for an alert not (or no longer) open."""
-    if decision.unknown_alert:
-        return (control_key("outcome", "unmatched"), outcome_unmatched_key("unknown_alert"))
-    return (control_key("outcome", "applied"),)

@@ -18,6 +18,7 @@ Counts are kept as keys so that a record taken back at the end of the batch
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Final
 
@@ -25,6 +26,9 @@ from streams.engine import Decision
 from streams.sinks.metrics import WorkerMetrics, channel_label
 
 CountKey = tuple[str, str, str]
+
+# The batch module's logger: these lines are about the batch that counted them.
+log = logging.getLogger("streams.agents.batch")
 
 PROCESSED: Final = "processed"
 DUPLICATE: Final = "duplicate"
@@ -44,6 +48,13 @@ def event_keys(decision: Decision, channel: str) -> tuple[CountKey, ...]:
     if not decision.matched:
         return ((PROCESSED, channel, ""), (UNMATCHED, channel, ""))
     return ((PROCESSED, channel, ""),)
+
+
+def outcome_keys(decision: Decision) -> tuple[CountKey, ...]:
+    """An outcome applied to an open alert, or one for an alert not (or no longer) open."""
+    if decision.unknown_alert:
+        return (control_key("outcome", "unmatched"), outcome_unmatched_key("unknown_alert"))
+    return (control_key("outcome", "applied"),)
 
 
 def control_key(kind: str, result: str) -> CountKey:
@@ -88,3 +99,16 @@ class BatchCounts:
                 metrics.count_outcome_unmatched(a, n)
             else:
                 per_channel[what].labels(channel=channel_label(a)).inc(n)
+
+
+def log_dropped(counts: BatchCounts, ticks_topic: str) -> None:
+    """One log line per batch for valid-but-useless and malformed internal records."""
+    unmatched = counts.get(control_key("outcome", "unmatched"))
+    if unmatched:
+        log.info("%d outreach outcome(s) for an unknown customer or alert", unmatched)
+    malformed = counts.get(control_key("stall_tick", "malformed"))
+    if malformed:
+        log.warning("ignored %d malformed stall tick(s) on %s", malformed, ticks_topic)
+    other = counts.get(control_key("other", "ignored"))
+    if other:
+        log.warning("ignored %d record(s) from unexpected topics", other)
