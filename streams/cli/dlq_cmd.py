@@ -30,6 +30,7 @@ from streams.sinks.dead_letters import (
     Send,
     collect,
     decoders,
+    erasures_by_customer,
     parse,
 )
 from streams.sinks.topic_reader import TopicRecord, read_topic
@@ -51,7 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "second run sends it again: harmless for events (the engine ignores a repeated "
         "event_id) and outcomes (no state changes; cx_outcomes_total counts them again), "
         "but an erasure sent again erases what the worker learnt since: narrow a second "
-        "run with --since or --reason.",
+        "run with --since or --reason. Events and outcomes about a customer erased at or "
+        "after their time are never sent (they would bring the customer back). An event "
+        "older than the customer's de-duplication memory reaches is refused by the worker "
+        "as too late (cx_events_too_late_total), not scored: watch it after a re-drive.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     stats = actions.add_parser("stats", help="count rejected records by reason, source and path")
@@ -149,7 +153,13 @@ def run_redrive(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     now = time.time()
     selection = selection_from(args, now)
-    planner = RedrivePlanner(decoders(settings, now), settings.dlq_topic, selection, args.limit)
+    require_kafka(settings)  # before a producer, which would wait for a broker 30 s
+    erased = erasures_by_customer(
+        read_topic(settings, settings.erasure_topic, client_id="touchpoint-dlq", missing_ok=True)
+    )
+    planner = RedrivePlanner(
+        decoders(settings, now), settings.dlq_topic, selection, args.limit, erased
+    )
     sender = None if args.dry_run else RedriveSender(settings)
     try:
         for record in dlq_records(settings, selection):

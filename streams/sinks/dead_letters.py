@@ -31,7 +31,7 @@ import base64
 import binascii
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +178,7 @@ class Send:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    at: float = 0.0  # the record's own time (occurred_at / requested_at), epoch seconds
 
 
 def decoders(settings: Settings, now: float) -> dict[str, Decoder]:
@@ -202,8 +203,22 @@ def plan(letter: DeadLetter, codecs: dict[str, Decoder], dlq_topic: str) -> Send
     if isinstance(decoded, Rejection):
         return f"still_invalid:{decoded.reason}"
     customer_id: str = decoded.customer_id  # type: ignore[attr-defined]
+    at: float = decoded.ts  # type: ignore[attr-defined]
     trace = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
-    return Send(letter.topic, customer_id.encode(), letter.original, [(REDRIVEN_HEADER, trace)])
+    return Send(letter.topic, customer_id.encode(), letter.original, [(REDRIVEN_HEADER, trace)], at)
+
+
+def erasures_by_customer(records: Iterable[TopicRecord]) -> dict[str, float]:
+    """Customer id -> time of its newest erasure request, from the erasure topic's records
+    (records that are not valid erasure requests are ignored: the worker ignored them too)."""
+    erased: dict[str, float] = {}
+    for record in records:
+        request = decode_erasure(record.value or b"")
+        if isinstance(request, Rejection):
+            continue
+        if request.ts > erased.get(request.customer_id, float("-inf")):
+            erased[request.customer_id] = request.ts
+    return erased
 
 
 class RedrivePlanner:
@@ -218,11 +233,16 @@ class RedrivePlanner:
         dlq_topic: str,
         selection: Selection,
         limit: int = 0,
+        erased: Mapping[str, float] | None = None,
     ) -> None:
         self.codecs = codecs
         self.dlq_topic = dlq_topic
         self.selection = selection
         self.limit = limit
+        self.erased = erased or {}
+        self._erasure_topic = next(
+            (topic for topic, decode in codecs.items() if decode is decode_erasure), None
+        )
         self.report = RedriveReport()
         self._sent: set[bytes] = set()
 
@@ -239,6 +259,16 @@ class RedrivePlanner:
         outcome = plan(letter, self.codecs, self.dlq_topic)
         if isinstance(outcome, str):
             report.skipped[outcome] += 1
+            return None
+        # An event or outcome about a customer erased at or after its time must not bring
+        # the customer back. Erasures themselves always go: erasing is the safe direction.
+        erased_at = self.erased.get(outcome.key.decode())
+        if (
+            outcome.topic != self._erasure_topic
+            and erased_at is not None
+            and (erased_at >= outcome.at)
+        ):
+            report.skipped["erased"] += 1
             return None
         digest = hashlib.blake2b(outcome.topic.encode() + b"\0" + outcome.value,
                                  digest_size=16).digest()  # fmt: skip
@@ -278,6 +308,8 @@ def _skip_text(cause: str) -> str:
         return "original over 64 KiB, cut in the DLQ: have the producer send it again"
     if cause == "over_limit":
         return "past --limit: run again to send them"
+    if cause == "erased":
+        return "about a customer erased since: not sent (it would bring the customer back)"
     if cause == "repeat":
         return "same original as a record sent in this run: sent once"
     if cause == "other_topic":

@@ -30,13 +30,19 @@ class TopicRecord:
 
 
 def read_topic(
-    settings: Settings, topic: str, *, client_id: str, since_ms: int | None = None
+    settings: Settings,
+    topic: str,
+    *,
+    client_id: str,
+    since_ms: int | None = None,
+    missing_ok: bool = False,
 ) -> Iterator[TopicRecord]:
     """Every record of ``topic`` (from ``since_ms``, a broker timestamp in epoch ms, if
     given) up to the end offsets found at start, partition by partition in offset order.
 
     Raises :class:`KafkaUnavailable` saying what to do when Kafka cannot be reached, the
-    topic does not exist, or reading stops making progress.
+    topic does not exist (with ``missing_ok``: no records), or reading stops making
+    progress.
     """
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
@@ -51,6 +57,8 @@ def read_topic(
         ) from exc
     try:
         partitions = consumer.partitions_for_topic(topic)
+        if not partitions and missing_ok:
+            return
         if not partitions:
             raise KafkaUnavailable(
                 f"topic {topic} does not exist: run `touchpoint topics create` (and a worker)"

@@ -21,6 +21,7 @@ from streams.sinks.dead_letters import (
     Send,
     collect,
     decoders,
+    erasures_by_customer,
     parse,
     plan,
 )
@@ -116,8 +117,9 @@ def test_a_record_the_codec_accepts_now_is_sent_back_as_it_was_keyed_by_customer
     letter = parse(letter_record(raw, rejection=failed, offset=7))
     assert letter is not None
     send = plan(letter, decoders(SETTINGS, NOW), "cx.touchpoints.dlq")
+    occurred = datetime(2026, 11, 26, 9, 0, tzinfo=UTC).timestamp()
     assert send == Send("cx.touchpoints", b"c-1", raw,
-                        [(REDRIVEN_HEADER, b"cx.touchpoints.dlq:1:7")])  # fmt: skip
+                        [(REDRIVEN_HEADER, b"cx.touchpoints.dlq:1:7")], occurred)  # fmt: skip
 
 
 def test_a_future_event_is_sent_back_once_its_time_has_come() -> None:
@@ -185,3 +187,40 @@ def test_a_redrive_sends_each_original_once_and_at_most_the_limit() -> None:
     assert planner.report.skipped == {"repeat": 1, "over_limit": 1}
     assert planner.report.sent == {PROCESSING_ERROR: 2}
     assert "sent once" in "\n".join(planner.report.lines(dry_run=False))
+
+
+def erasure(customer: str, at: str) -> TopicRecord:
+    value = orjson.dumps({"request_id": f"r-{customer}-{at}", "customer_id": customer,
+                          "requested_at": at})  # fmt: skip
+    return TopicRecord(0, 0, 0, customer.encode(), value)
+
+
+def test_erasures_by_customer_keeps_the_newest_request_and_ignores_junk() -> None:
+    erased = erasures_by_customer([
+        erasure("c-1", "2026-11-26T08:00:00Z"),
+        erasure("c-1", "2026-11-26T09:30:00Z"),
+        erasure("c-1", "2026-11-26T07:00:00Z"),
+        TopicRecord(0, 1, 0, b"c-2", b"not an erasure"),
+    ])  # fmt: skip
+    assert erased == {"c-1": datetime(2026, 11, 26, 9, 30, tzinfo=UTC).timestamp()}
+
+
+def test_a_redrive_never_brings_an_erased_customer_back() -> None:
+    """An event of c-1 (09:00) rejected, then c-1 erased (09:30): the event stays in the DLQ.
+    An event after the erasure is new data and goes; an erasure itself always goes."""
+    before = event(event_id="e-old")  # occurred 09:00
+    after = event(event_id="e-new", occurred_at="2026-11-26T09:45:00Z")
+    again = orjson.dumps({"request_id": "r-9", "customer_id": "c-1",
+                          "requested_at": "2026-11-26T09:30:00Z"})  # fmt: skip
+    letters = [
+        letter_record(before, rejection=Rejection(PROCESSING_ERROR, "m", "$", before)),
+        letter_record(after, rejection=Rejection(PROCESSING_ERROR, "m", "$", after), offset=1),
+        letter_record(again, rejection=Rejection(PROCESSING_ERROR, "m", "$", again), offset=2,
+                      topic="cx.erasure"),
+    ]  # fmt: skip
+    erased = erasures_by_customer([erasure("c-1", "2026-11-26T09:30:00Z")])
+    planner = RedrivePlanner(decoders(SETTINGS, NOW), "dlq", Selection(), erased=erased)
+    sends = [planner.take(record) for record in letters]
+    assert [s.value if s else None for s in sends] == [None, after, again]
+    assert planner.report.skipped == {"erased": 1}
+    assert "erased since" in "\n".join(planner.report.lines(dry_run=True))
