@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import heapq
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from streams.replay.report import compare, format_compare, format_summary, summa
 from streams.replay.runner import SEVERITY_ORDER
 from streams.replay.source import read_lines
 from streams.settings import Settings
+from streams.sinks.topic_reader import TopicRecord
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +62,15 @@ def _events(path: str) -> Iterator[bytes]:
     return read_lines(path, hint=f"make one with `touchpoint simulate --out {path}`")
 
 
-def _kafka_records(settings: Settings, since: str | None) -> Iterator[bytes]:
-    """The touchpoints topic's values up to its end offsets now (each customer's records in
-    their partition's order, which is the order the worker scores them in)."""
+def _kafka_records(settings: Settings, since: str | None) -> list[bytes]:
+    """The touchpoints topic's values up to its end offsets now.
+
+    Each customer's records keep their partition's order, the order a worker scores them
+    in; the partitions are interleaved by broker timestamp, close to the order the events
+    were produced in. Read partition after partition, one partition's newest events would
+    move replay's stall clock (the newest event time seen) past the deadlines of journeys
+    that later partitions complete in time, and their stalls would be missed.
+    """
     from streams.agents.preflight import require_kafka
     from streams.cli.when import parse_when
     from streams.sinks.topic_reader import read_topic
@@ -70,10 +78,14 @@ def _kafka_records(settings: Settings, since: str | None) -> Iterator[bytes]:
     require_kafka(settings)
     start = parse_when(since, time.time(), "--since")
     since_ms = None if start is None else max(0, int(start * 1000))
+    partitions: dict[int, list[TopicRecord]] = {}
     for record in read_topic(
         settings, settings.touchpoints_topic, client_id="touchpoint-replay", since_ms=since_ms
     ):
-        yield record.value or b""
+        partitions.setdefault(record.partition, []).append(record)
+    # heapq.merge takes the earliest head each time: every partition keeps its own order.
+    merged = heapq.merge(*partitions.values(), key=lambda r: r.timestamp_ms)
+    return [record.value or b"" for record in merged]
 
 
 def _check_writable(path: str) -> None:
@@ -131,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         labels = read_labels(read_lines(args.labels, what="labels", hint=hint), args.labels)
     if args.from_kafka:
         # Read once: --compare-rules replays the same records, not a topic that moved on.
-        records = list(_kafka_records(settings, args.since))
+        records = _kafka_records(settings, args.since)
         result = replay(records, Engine(rules), skip_blank=False)
     else:
         result = replay(_events(args.events), Engine(rules))
