@@ -6,6 +6,7 @@ services that were already running (a stack from ``make stack``) are left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -135,10 +136,18 @@ def run_live(options: DemoOptions) -> int:
             f"worker ready (metrics :{settings.metrics_port}), collector ready "
             f"(http://127.0.0.1:{settings.collector_port}/v1/events); watch with `touchpoint top`"
         )
-        feed = AlertFeed(settings, f"touchpoint-demo-crm-{uuid.uuid4().hex[:8]}")
-        reporter = OutcomeReporter.kafka(settings)
+        # Closed on every way out, also when opening the reporter or the first poll fails.
+        clients = contextlib.ExitStack()
+        feed = clients.enter_context(
+            AlertFeed(settings, f"touchpoint-demo-crm-{uuid.uuid4().hex[:8]}")
+        )
+        try:
+            reporter = clients.enter_context(OutcomeReporter.kafka(settings))
+            arrived = feed.poll(1.0)  # join before traffic starts, so no alert is missed
+        except BaseException:
+            clients.close()
+            raise
         crm = DemoCrm(reporter, _say_raw)
-        arrived = feed.poll(1.0)  # join before traffic starts, so no alert is missed
         sender = threading.Thread(
             target=_traffic, args=(settings, options, stop), name="traffic", daemon=True
         )
@@ -168,15 +177,14 @@ def run_live(options: DemoOptions) -> int:
                         _say(f"{child.name} stopped unexpectedly; last lines:\n{child.tail()}")
                         return 1
         finally:
-            feed.close()
-            reporter.close()
+            clients.close()
         _say(f"{seen} alerts received")
         _say(crm.summary())
         time.sleep(3.0)  # the worker's last batch of outcomes
         metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
         try:
             _say(loop_figures(metrics_url).line())
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a page Prometheus' parser refuses
             _say(f"could not read the worker's metrics at {metrics_url}: {exc}")
         return 0
     except KeyboardInterrupt:
