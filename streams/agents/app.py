@@ -116,6 +116,7 @@ class Worker:
             time.time,
             max_future_skew=settings.max_future_skew_seconds,
             partitions=settings.partitions,
+            redis_ttl=settings.score_ttl_seconds,
         )
         if redis_client is None:
             import redis.asyncio as aioredis

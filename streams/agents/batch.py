@@ -352,11 +352,14 @@ class Batch:
 
         A repeat is how a redelivery looks: a worker killed after its batch reached the
         changelog but before the write-behind wrote Redis lost those snapshots with its
-        queue, and the redelivered events change nothing else. Writing again is idempotent.
+        queue, and the redelivered events change nothing else. Writing again is idempotent,
+        except that it renews the hash's TTL: a customer whose newest event is older than
+        the TTL is left out, so a late repeat never brings back a hash that has expired.
         """
+        ttl = self.h.redis_ttl
         for cid in sorted(self.repeated - self.changed - self.erased):
             state = self.states.get(cid)
-            if state is None:
+            if state is None or (ttl is not None and state.ref + ttl < self.now):
                 continue
             try:
                 self.result.redis[cid] = self.h.engine.snapshot(state)

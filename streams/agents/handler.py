@@ -25,7 +25,8 @@ class BatchHandler:
     ``store`` reads the current serialized state; ``deadlines`` is this worker's
     deadline index, fed from ``Decision.deadlines``; ``clock`` gives wall-clock
     epoch seconds (used only for the future-timestamp check and latencies);
-    ``partitions`` is the topics' partition count (records must sit on their key's).
+    ``partitions`` is the topics' partition count (records must sit on their key's);
+    ``redis_ttl`` the Redis hashes' TTL in seconds.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class BatchHandler:
         *,
         max_future_skew: float = 300.0,
         partitions: int | None = None,
+        redis_ttl: float | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -50,6 +52,9 @@ class BatchHandler:
         # The topics' partition count: a record on another partition than its key's is
         # rejected (None: not checked, for callers that do not partition).
         self.partitions = partitions
+        # The Redis hashes' TTL: a repeat does not bring back a hash that would have
+        # expired by now (None: no TTL).
+        self.redis_ttl = redis_ttl
         # Partition each customer with an open deadline was seen in: stall ticks go there.
         self.home_partition: dict[str, int] = {}
 

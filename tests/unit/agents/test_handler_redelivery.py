@@ -67,3 +67,15 @@ def test_a_snapshot_that_fails_for_a_repeat_stops_nothing(monkeypatch: Any) -> N
     monkeypatch.undo()
     result = deliver(h, [bad_experience("c2")[0]], b"c2")
     assert set(result.redis) == {"c2"}
+
+
+def test_a_repeat_does_not_bring_back_a_hash_that_has_expired() -> None:
+    """Redis hashes live redis_ttl after the customer's newest event (as `redis rebuild`
+    writes them); a repeat of an older customer must not write one back with a fresh TTL."""
+    h = Harness()
+    h.handler.redis_ttl = 1800.0  # the events are about an hour before the clock
+    deliver(h, bad_experience())
+    again = deliver(h, bad_experience())
+    assert again.redis == {}
+    h.handler.redis_ttl = 30 * 86400.0
+    assert deliver(h, bad_experience()).redis["c1"] is not None
