@@ -109,16 +109,31 @@ def up(config: StackConfig, on_spawn: Callable[[str], None] | None = None) -> Se
             f"redis-server failed to start (exit {result.returncode}"
             f"{': ' + said if said else ''}); see {config.logs_dir / 'redis.log'}"
         )
-    if on_spawn is not None:
-        on_spawn(NAME)
-    ok = process.wait_until(lambda: probe_redis(HOST, config.redis_port).ok, 20.0, 0.05)
-    if not ok:
-        raise StackError(
-            f"redis-server did not answer PING on {address} within 20s; "
-            f"see {config.logs_dir / 'redis.log'}"
-        )
-    process.wait_until(lambda: own_pid(config) is not None, 5.0, 0.05)
+    try:
+        if on_spawn is not None:
+            on_spawn(NAME)
+        ok = process.wait_until(lambda: probe_redis(HOST, config.redis_port).ok, 20.0, 0.05)
+        if not ok:
+            raise StackError(
+                f"redis-server did not answer PING on {address} within 20s; "
+                f"see {config.logs_dir / 'redis.log'}"
+            )
+        process.wait_until(lambda: own_pid(config) is not None, 5.0, 0.05)
+    except BaseException:
+        # Failed, timed out or interrupted (Ctrl-C, SIGTERM): stop what was just started.
+        _stop_started(config)
+        raise
     return ServiceReport(NAME, address, "started", own_pid(config), time.monotonic() - started)
+
+
+def _stop_started(config: StackConfig) -> None:
+    """Stop the redis-server this call started (it writes its pid file just after it
+    daemonizes: give it a moment)."""
+    process.wait_until(lambda: own_pid(config) is not None, 5.0, 0.05)
+    pid = own_pid(config)
+    if pid is not None:
+        process.terminate(pid, timeout=10.0)
+    config.pid_file(NAME).unlink(missing_ok=True)
 
 
 def down(config: StackConfig) -> ServiceReport:

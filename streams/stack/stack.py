@@ -39,7 +39,13 @@ def up(config: StackConfig, on_spawn: Callable[[str], None] | None = None) -> li
         # not Redis fails at once instead of leaving a freshly started broker behind.
         redis.check_port(config)
         reports = [kafka.up(config, on_spawn)]
-        reports.append(redis.up(config, on_spawn))
+        try:
+            reports.append(redis.up(config, on_spawn))
+        except BaseException:
+            # A half-started stack is worse than none: stop the broker started just now.
+            if reports[0].started_here:
+                kafka.down(config)
+            raise
     return reports
 
 

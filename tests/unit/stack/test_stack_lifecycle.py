@@ -358,3 +358,42 @@ def test_maven_failing_every_time_names_the_cause_and_leaves_no_jars(
     assert "\n" not in message
     assert not config.jars_dir.exists()
     assert not kafka.jars_ready(config)
+
+
+def test_an_interrupted_redis_start_stops_the_redis_server(tmp_path: Path) -> None:
+    """Debian's redis-server, on a free port: Ctrl-C right after it daemonized stops it."""
+    config = _config(tmp_path).with_overrides(redis_port=_free_port())
+
+    def interrupt(name: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        redis.up(config, on_spawn=interrupt)
+
+    assert not config.pid_file("redis").exists()
+    assert process.wait_until(lambda: redis.own_pid(config) is None, 5.0, 0.05)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", config.redis_port)) != 0  # nobody listens
+
+
+def test_a_failed_redis_start_stops_the_broker_started_just_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streams.stack import stack
+    from streams.stack.service import ServiceReport
+
+    config = _config(tmp_path)
+    stopped: list[str] = []
+
+    def redis_fails(config: StackConfig, on_spawn: object = None) -> ServiceReport:
+        raise StackError("redis-server did not answer PING")
+
+    monkeypatch.setattr(stack.redis, "check_port", lambda config: None)
+    monkeypatch.setattr(stack.kafka, "up", lambda config, on_spawn=None: ServiceReport(
+        "kafka", "127.0.0.1:9092", "started", 4242, 1.0))  # fmt: skip
+    monkeypatch.setattr(stack.redis, "up", redis_fails)
+    monkeypatch.setattr(stack.kafka, "down", lambda config: stopped.append("kafka"))
+
+    with pytest.raises(StackError, match="did not answer PING"):
+        stack.up(config)
+    assert stopped == ["kafka"]
