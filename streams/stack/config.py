@@ -15,16 +15,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from streams.errors import StackError
+from streams.settings import SETTINGS
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 DEFAULT_REDIS_PORT = 6379
 HOST = "127.0.0.1"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-# The variables streams/settings.py declares for the clients: the stack listens where
-# the worker, the collector and the integration tests will look.
-KAFKA_BROKERS_ENV = "TOUCHPOINT_KAFKA_BROKERS"
-REDIS_URL_ENV = "TOUCHPOINT_REDIS_URL"
+# The clients' variables, as streams/settings.py declares them (names and defaults live
+# there once): the stack listens where the worker, the collector and the tests will
+# look. Read leniently here: a remote or odd value leaves the stack's default port.
+_SPECS = {spec.name: spec for spec in SETTINGS}
+KAFKA_BROKERS_ENV = _SPECS["kafka_brokers"].env
+REDIS_URL_ENV = _SPECS["redis_url"].env
 
 
 def _local_port(host: str | None, port: int | None) -> int | None:
