@@ -186,13 +186,16 @@ class RedriveSender:
     of each window of :data:`SEND_WINDOW` records, so memory stays bounded whatever the
     DLQ holds."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, producer: Any = None) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         self.settings = settings
         self.sent = self.acked = 0
         self._pending: list[Any] = []  # kafka-python FutureRecordMetadata
+        if producer is not None:  # a kafka-python producer, or a test's stand-in
+            self._producer = producer
+            return
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=settings.broker_list,

@@ -110,10 +110,17 @@ def test_exported_metrics_match_the_contract(factory, contract):  # type: ignore
 
 
 def test_nothing_is_registered_at_import_and_registries_are_independent() -> None:
+    from prometheus_client import REGISTRY
+
+    assert not [n for n in REGISTRY._names_to_collectors if n.startswith("cx_")]
     first, second = CollectorRegistry(), CollectorRegistry()
-    create_worker_metrics(first)
+    one = create_worker_metrics(first)
     create_worker_metrics(second)  # a second registry must not collide with the first
     create_collector_metrics(second)
+    one.count_processed("web")
+    sample = ("cx_events_processed_total", {"channel": "web"})
+    assert first.get_sample_value(*sample) == 1
+    assert second.get_sample_value(*sample) == 0  # counted in its own registry only
 
 
 def test_known_label_sets_start_at_zero() -> None:
