@@ -27,6 +27,12 @@ class StackError(TouchpointError):
 class KafkaUnavailable(TouchpointError):
     """Kafka cannot be reached."""
 
+    @classmethod
+    def at(cls, brokers: str, why: object) -> KafkaUnavailable:
+        """The one-line error for a client that could not reach ``brokers``; raise it
+        ``from`` the library's exception."""
+        return cls(f"Kafka not reachable at {brokers} ({why}): run `make stack`")
+
 
 class RecordTooLarge(TouchpointError):
     """A record is larger than Kafka accepts: a bug in whoever built it, not Kafka being down.

@@ -29,6 +29,4 @@ def require_kafka(settings: Settings) -> None:
     """Raise :class:`KafkaUnavailable` with what to do when no broker answers."""
     problem = kafka_problem(settings.broker_list)
     if problem is not None:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({problem.lower()}): run `make stack`"
-        )
+        raise KafkaUnavailable.at(settings.kafka_brokers, problem.lower())

@@ -122,24 +122,20 @@ def run_show(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     selection = selection_from(args, time.time())
     shown = withheld = matched = 0
-    out = sys.stdout.buffer
-    try:
-        for letter in _selected(dlq_records(settings, selection), selection):
-            matched += 1
-            if args.limit and shown >= args.limit:
-                break
-            if args.original:
-                if letter.truncated or b"\n" in letter.original or b"\r" in letter.original:
-                    withheld += 1  # one record per line: a cut or multi-line original cannot be
-                    continue
-                out.write(letter.original + b"\n")
-            else:
-                out.write(orjson.dumps(_shown(letter)) + b"\n")
-            shown += 1
-        out.flush()
-    except BrokenPipeError:  # `| head`: the reader has all it wants
-        sys.stderr.close()
-        return 0
+    out = sys.stdout.buffer  # a reader gone (`| head`): see streams.cli.main
+    for letter in _selected(dlq_records(settings, selection), selection):
+        matched += 1
+        if args.limit and shown >= args.limit:
+            break
+        if args.original:
+            if letter.truncated or b"\n" in letter.original or b"\r" in letter.original:
+                withheld += 1  # one record per line: a cut or multi-line original cannot be
+                continue
+            out.write(letter.original + b"\n")
+        else:
+            out.write(orjson.dumps(_shown(letter)) + b"\n")
+        shown += 1
+    out.flush()
     if not matched:
         print("no DLQ record matched the selection (`touchpoint dlq stats` counts what the DLQ "
               "holds)", file=sys.stderr)  # fmt: skip
@@ -203,9 +199,7 @@ class RedriveSender:
                 client_id="touchpoint-dlq-redrive",
             )
         except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-            ) from exc
+            raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
 
     def send(self, record: Send) -> None:
         from kafka.errors import KafkaError

@@ -111,12 +111,8 @@ def _write_jsonl(path: str, rows: list[dict[str, object]]) -> None:
 
 def _print(text: str) -> int:
     """Print to stdout; a reader that went away (``| head``) ends the command quietly."""
-    try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Python flushes stdout again at exit; point it at /dev/null so that is quiet too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()  # a reader gone (`| head`) ends quietly: see streams.cli.main
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -120,12 +119,8 @@ def run(args: argparse.Namespace) -> int:
         where = "Kafka"
     else:
         with _open_binary(args.out) as out:
-            try:
-                written = write_jsonl(sim.events(), out, rate=args.rate)
-            except BrokenPipeError:
-                # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return 0
+            # A reader that goes away (`| head`) ends the command quietly: streams.cli.main.
+            written = write_jsonl(sim.events(), out, rate=args.rate)
         where = "stdout" if args.out == "-" else args.out
     elapsed = time.perf_counter() - started
     count = f"{written} events" if written >= 0 else "events"

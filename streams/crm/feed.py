@@ -63,9 +63,7 @@ class AlertFeed:
                 max_poll_interval_ms=int(max_poll_interval * 1000),
             )
         except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-            ) from exc
+            raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
 
     def poll(self, timeout: float = 1.0, max_records: int | None = None) -> list[dict[str, Any]]:
         """The alerts that arrived (possibly none) within ``timeout`` seconds; at most

@@ -54,9 +54,7 @@ class OutcomeReporter:
                 max_block_ms=int(SEND_TIMEOUT_SECONDS * 1000),  # metadata wait, Kafka away
             )
         except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-            ) from exc
+            raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
 
         def send(topic: str, key: bytes, value: bytes) -> None:
             try:

@@ -152,8 +152,7 @@ class KafkaTransport:
             # A send() that times out waiting for metadata is most often a topic that does
             # not exist on a broker that does not create topics on first use.
             hint = (
-                f": if topic {self.topic!r} does not exist, create it "
-                "(`touchpoint topics create`)"
+                f": if topic {self.topic!r} does not exist, create it (`touchpoint topics create`)"
                 if "metadata" in str(exc).lower()
                 else ""
             )

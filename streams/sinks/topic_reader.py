@@ -52,9 +52,7 @@ def read_topic(
             bootstrap_servers=settings.broker_list, enable_auto_commit=False, client_id=client_id
         )
     except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
+        raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions and missing_ok:

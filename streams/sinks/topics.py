@@ -88,9 +88,7 @@ def _admin(settings: Settings) -> Any:
             request_timeout_ms=10_000,
         )
     except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
+        raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
 
 
 def ticks_topic_name(settings: Settings) -> str:
@@ -145,9 +143,7 @@ def create_topics(
             if wait and report.created:
                 admin.wait_for_topics(report.created, timeout_ms=30_000)
     except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
+        raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
     finally:
         admin.close()
     order = {s.name: i for i, s in enumerate(specs)}
@@ -165,9 +161,7 @@ def list_topics(settings: Settings, names: Iterable[str] | None = None) -> dict[
     try:
         described = admin.describe_topics()
     except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka not reachable at {settings.kafka_brokers} ({exc}): run `make stack`"
-        ) from exc
+        raise KafkaUnavailable.at(settings.kafka_brokers, exc) from exc
     finally:
         admin.close()
     prefixes = (f"{settings.topic_prefix}.", f"{settings.app_id}-")
