@@ -42,6 +42,11 @@ class RecordTooLarge(TouchpointError):
     """
 
 
+class PublishAbandoned(TouchpointError):
+    """The worker stops while a batch's outputs still fail: the batch is left unacknowledged
+    (its offsets are not committed), so whoever owns the partitions next handles it again."""
+
+
 class RedisUnavailable(TouchpointError):
     """Redis cannot be reached."""
 

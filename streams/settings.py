@@ -198,6 +198,20 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative_float,
     ),
     Setting(
+        "stuck_after_seconds",
+        "TOUCHPOINT_STUCK_AFTER_SECONDS",
+        "180",
+        "Records waiting this long at an unmoved position make the worker stuck (0: never).",
+        _non_negative_float,
+    ),
+    Setting(
+        "exit_when_stuck",
+        "TOUCHPOINT_EXIT_WHEN_STUCK",
+        "true",
+        "A stuck worker stops (exit code 75) so that its supervisor restarts it.",
+        _bool,
+    ),
+    Setting(
         "redis_batch_size",
         "TOUCHPOINT_REDIS_BATCH_SIZE",
         "500",
@@ -317,6 +331,8 @@ class Settings:
     batch_size: int = _field("batch_size")
     batch_timeout_seconds: float = _field("batch_timeout_seconds")
     stall_check_interval_seconds: float = _field("stall_check_interval_seconds")
+    stuck_after_seconds: float = _field("stuck_after_seconds")
+    exit_when_stuck: bool = _field("exit_when_stuck")
     redis_batch_size: int = _field("redis_batch_size")
     redis_flush_interval_seconds: float = _field("redis_flush_interval_seconds")
     redis_queue_max: int = _field("redis_queue_max")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 from typing import Any
 
@@ -29,10 +31,13 @@ from prometheus_client import CollectorRegistry
 from streams.agents.batching import EventBatcher
 from streams.agents.failures import read_state
 from streams.agents.handler import BatchHandler, TopicNames
+from streams.agents.progress import ProgressMonitor
 from streams.agents.publish import Publisher
 from streams.agents.records import InRecord, partition_of
 from streams.agents.table_store import TableStore
+from streams.agents.watchdog import PartitionProgress, ProgressWatchdog
 from streams.engine import DeadlineIndex, Engine, load_rules
+from streams.errors import PublishAbandoned
 from streams.settings import Settings
 from streams.sinks.metrics import WorkerMetrics, create_worker_metrics
 from streams.sinks.redis_writer import RedisWriteBehind
@@ -44,6 +49,7 @@ __all__ = ["Worker", "faust_settings", "partition_of", "ticks_topic_name"]
 
 TABLE_NAME = "customer-state"
 LAG_INTERVAL_SECONDS = 5.0
+EXIT_STUCK = 75  # EX_TEMPFAIL: a temporary failure, start me again
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -134,9 +140,23 @@ class Worker:
             queue_max=settings.redis_queue_max,
         )
         self.publisher = Publisher(
-            self._send, self.store, self.redis, on_failure=self.metrics.publish_failures.inc
+            self._send,
+            self.store,
+            self.redis,
+            on_failure=self.metrics.publish_failures.inc,
+            stopping=lambda: bool(self.app.should_stop),
         )
         self.next_offsets: dict[tuple[str, int], int] = {}
+        self.exit_code: int | None = None  # set when the worker stops itself
+        self.progress = ProgressMonitor(
+            self.app,
+            (self.topics.touchpoints, self.topics.outcomes, self.topics.erasure),
+            self.next_offsets,
+            self.metrics,
+            ProgressWatchdog(settings.stuck_after_seconds),
+            recovered=lambda: self.recovered(),
+            on_stuck=self.stop_stuck,
+        )
         self.customers = 0
         self.state_bytes = 0
         self._wire()
@@ -163,9 +183,19 @@ class Worker:
             batcher = EventBatcher(stream, s.batch_size, s.batch_timeout_seconds)
             # Closing the generator on the way out also stops its drainer: were this
             # agent restarted on the same stream, an orphan drainer would swallow events.
+            abandoned: PublishAbandoned | None = None
             async with contextlib.aclosing(batcher.batches()) as batches:
-                async for events in batches:
-                    await self.process_events(events)
+                try:
+                    async for events in batches:
+                        await self.process_events(events)
+                except PublishAbandoned as exc:
+                    abandoned = exc
+            if abandoned is not None:
+                # The worker is stopping with a batch it could not publish: it stays
+                # unacknowledged. Faust's stop waits until every event it handed out is
+                # acknowledged or garbage, so let go of the ones the store still holds.
+                log.warning("%s", abandoned)
+                self.store.bind(())
 
         @app.on_partitions_revoked.connect
         async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -234,7 +264,7 @@ class Worker:
         """
         for topic, partition in revoked:
             self.next_offsets.pop((topic, partition), None)
-            self.metrics.remove_consumer_lag(topic, partition)
+        self.progress.forget(revoked)
         gone = {p for t, p in revoked if t == self.topics.touchpoints}
         if gone:
             n = self.settings.partitions
@@ -330,32 +360,23 @@ class Worker:
         self.metrics.state_bytes.set(total)
         log.info("recovered %d customers (%d bytes), %d deadlines", customers, total, len(fresh))
 
-    # -- consumer lag -------------------------------------------------------------------
+    # -- progress -----------------------------------------------------------------------
     async def update_lag(self) -> None:
-        """Consumer lag per assigned partition: end offset minus next offset to process."""
-        if self.app.rebalancing:
+        """Consumer lag and waiting time per assigned partition, and the stuck verdict."""
+        await self.progress.check(time.time())
+
+    def stop_stuck(self, stuck: list[PartitionProgress]) -> None:
+        """A stuck worker stops (SIGTERM to itself: the same orderly stop as an operator's)
+        and exits with :data:`EXIT_STUCK`, so that its supervisor starts it again."""
+        if not self.settings.exit_when_stuck:
             return
-        consumer = self.app.consumer
-        watched = {self.topics.touchpoints, self.topics.outcomes, self.topics.erasure}
-        tps = [tp for tp in consumer.assignment() if tp.topic in watched]
-        if not tps:
-            return
-        try:
-            ends = await consumer.highwaters(*tps)
-        except Exception as exc:  # noqa: BLE001 (a metrics refresh must never stop the worker)
-            log.debug("cannot read end offsets: %s", exc)
-            return
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in tps:
-            end = ends.get(tp)
-            if end is None:
-                continue
-            position = self.next_offsets.get((tp.topic, tp.partition))
-            if position is None:
-                position = committed.get(tp) if hasattr(committed, "get") else None
-            if position is None:
-                continue
-            self.metrics.set_consumer_lag(tp.topic, tp.partition, end - position)
+        log.error(
+            "stopping so that the supervisor restarts this worker (exit code %d); "
+            "set TOUCHPOINT_EXIT_WHEN_STUCK=false to keep a stuck worker running",
+            EXIT_STUCK,
+        )
+        self.exit_code = EXIT_STUCK
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _to_record(event: Any) -> InRecord:

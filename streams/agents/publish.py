@@ -11,7 +11,10 @@
 
 If any step fails, nothing after it happens, the batch is not acknowledged, and
 :meth:`Publisher.publish` tries the whole result again after a growing pause
-(until it succeeds or the worker stops). Trying again is safe: outputs may be
+until it succeeds, or until the worker stops: then it raises
+:class:`~streams.errors.PublishAbandoned` and the batch stays unacknowledged, so
+its offsets are not committed and the next owner handles it (without this a
+stop waited forever for the batch to be acknowledged). Trying again is safe: outputs may be
 produced twice (at-least-once; alerts keep their ``alert_id``), and the state
 writes are the same values. Never writing the local store before its changelog
 is acknowledged matters because a redelivered batch finds its events already
@@ -34,6 +37,7 @@ from typing import Any, Protocol
 
 from streams.agents.records import BatchResult
 from streams.agents.table_store import ChangelogRecord
+from streams.errors import PublishAbandoned
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ class Publisher:
         retry_max: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         on_failure: Callable[[], None] = lambda: None,
+        stopping: Callable[[], bool] = lambda: False,
+        stop_check: float = 0.25,
     ) -> None:
         self.send = send
         self.store = store
@@ -80,6 +86,8 @@ class Publisher:
         self.retry_max = retry_max
         self.sleep = sleep
         self.on_failure = on_failure  # counts a failed attempt (cx_publish_failures_total)
+        self.stopping = stopping  # True once the worker is stopping: give up, unacknowledged
+        self.stop_check = stop_check  # a pause looks at ``stopping`` this often (seconds)
         self.failures = 0  # failed attempts since the worker started
 
     async def publish(self, result: BatchResult) -> int:
@@ -104,12 +112,26 @@ class Publisher:
                     exc,
                     delay,
                 )
-                await self.sleep(delay)
+                await self._pause(delay)
+                if self.stopping():
+                    raise PublishAbandoned(
+                        f"the worker is stopping and a batch still fails to publish after "
+                        f"{attempts} attempt(s) ({type(exc).__name__}: {exc}): it is left "
+                        "unacknowledged, so its offsets are not committed and the next owner "
+                        "of its partitions handles it again"
+                    ) from exc
                 delay = min(self.retry_max, delay * 2)
                 continue
             if attempts > 1:
                 log.info("publishing the batch succeeded after %d attempts", attempts)
             return attempts
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` seconds between attempts, in short steps: a stop cuts it short."""
+        while delay > 0 and not self.stopping():
+            step = min(self.stop_check, delay)
+            await self.sleep(step)
+            delay -= step
 
     async def apply_once(self, result: BatchResult) -> None:
         """One attempt: outputs acked, changelog acked, local store, then Redis."""

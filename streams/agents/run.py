@@ -50,8 +50,10 @@ def run_worker(worker: Worker) -> int:
         settings.worker_web_port,
         settings.metrics_port,
     )
+    code = 0
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = int(exc.code or 0)
+    # A worker that stopped itself (stuck) says so in its exit code, whatever Faust says.
+    return worker.exit_code if worker.exit_code is not None else code

@@ -71,7 +71,29 @@ def register_views(worker: Worker) -> None:
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
-        return view.json({"status": "ok"})
+        # Liveness: a stuck worker (records wait, its position does not move) is not
+        # alive in any useful sense, and restarting it is the cure.
+        stuck = worker.progress.stuck
+        if not stuck:
+            return view.json({"status": "ok"})
+        return view.json(
+            {
+                "status": "stuck",
+                "stuck": [
+                    {
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "position": p.position,
+                        "lag": p.lag,
+                        "waiting_seconds": round(p.waiting_seconds, 1),
+                    }
+                    for p in stuck
+                ],
+                "hint": "records wait and the worker's position has not moved: restart it "
+                "(see docs/operations.md#touchpoint-worker-stuck)",
+            },
+            status=503,
+        )
 
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:

@@ -78,6 +78,8 @@ class WorkerMetrics:
     event_time_lag_seconds: Histogram
     kafka_to_decision_seconds: Histogram
     consumer_lag_records: Gauge
+    consumer_waiting_seconds: Gauge
+    consumer_stuck_partitions: Gauge
     table_customers: Gauge
     state_bytes: Gauge
     redis_writebehind_queue: Gauge
@@ -169,13 +171,19 @@ class WorkerMetrics:
             topic=self.topic_label(topic), partition=self.partition_label(partition)
         ).set(max(0.0, lag))
 
+    def set_consumer_waiting(self, topic: str, partition: int, seconds: float) -> None:
+        self.consumer_waiting_seconds.labels(
+            topic=self.topic_label(topic), partition=self.partition_label(partition)
+        ).set(max(0.0, seconds))
+
     def remove_consumer_lag(self, topic: str, partition: int) -> None:
-        """Forget a partition's lag series (after it is revoked from this worker)."""
+        """Forget a partition's lag and waiting series (after it is revoked from this worker)."""
         labels = (self.topic_label(topic), self.partition_label(partition))
-        try:
-            self.consumer_lag_records.remove(*labels)
-        except KeyError:
-            pass  # never set on this worker: nothing to forget
+        for gauge in (self.consumer_lag_records, self.consumer_waiting_seconds):
+            try:
+                gauge.remove(*labels)
+            except KeyError:
+                pass  # never set on this worker: nothing to forget
 
 
 def create_worker_metrics(
@@ -262,6 +270,19 @@ def create_worker_metrics(
             "cx_consumer_lag_records",
             "Records behind the end of the partition, per assigned partition.",
             ["topic", "partition"],
+            registry=r,
+        ),
+        consumer_waiting_seconds=Gauge(
+            "cx_consumer_waiting_seconds",
+            "Per assigned partition: how long records have waited while the worker's position "
+            "did not move (0 when it moves or nothing waits).",
+            ["topic", "partition"],
+            registry=r,
+        ),
+        consumer_stuck_partitions=Gauge(
+            "cx_consumer_stuck_partitions",
+            "Assigned partitions whose records have waited TOUCHPOINT_STUCK_AFTER_SECONDS or "
+            "more with the position unmoved (the worker is stuck when > 0).",
             registry=r,
         ),
         table_customers=Gauge(

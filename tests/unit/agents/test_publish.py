@@ -10,6 +10,7 @@ import pytest
 from streams.agents.publish import Publisher
 from streams.agents.records import BatchResult, StateWrite
 from streams.agents.table_store import ChangelogRecord
+from streams.errors import PublishAbandoned
 from streams.sinks.kafka_out import OutMessage
 
 CHANGELOG = "app-customer-state-changelog"
@@ -81,7 +82,7 @@ def publisher(journal: Journal, sleeps: list[float]) -> tuple[Publisher, FakeSto
 
     store = FakeStore(journal)
     pub = Publisher(journal.send, store, FakeSnapshots(journal), retry_initial=0.5,
-                    retry_max=1.5, sleep=sleep)  # fmt: skip
+                    retry_max=1.5, sleep=sleep, stop_check=3600)  # fmt: skip
     return pub, store
 
 
@@ -148,3 +149,28 @@ async def test_stopping_the_worker_interrupts_the_retries() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert pub.failures == 1
+
+
+async def test_a_stopping_worker_abandons_a_failing_batch_unacknowledged() -> None:
+    """Without this, a stop waits forever: Faust waits for the batch to be acknowledged."""
+    journal, sleeps = Journal(), []
+    stopping = False
+
+    async def sleep(seconds: float) -> None:
+        nonlocal stopping
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            stopping = True  # SIGTERM arrives during the first pause
+
+    async def refused(*args: Any) -> asyncio.Future[Any]:
+        raise ConnectionError("Kafka refuses the batch")
+
+    store = FakeStore(journal)
+    pub = Publisher(refused, store, FakeSnapshots(journal), retry_initial=30, sleep=sleep,
+                    stopping=lambda: stopping, stop_check=0.25)  # fmt: skip
+    with pytest.raises(PublishAbandoned, match="left unacknowledged") as caught:
+        await pub.publish(result())
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert sleeps == [0.25, 0.25, 0.25]  # the 30 s pause was cut short
+    assert pub.failures == 1
+    assert store.data == {} and journal.steps == []  # nothing of the batch was written

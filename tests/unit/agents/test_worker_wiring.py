@@ -99,3 +99,25 @@ def test_recovery_goes_past_a_state_the_engine_cannot_read(monkeypatch: pytest.M
     assert worker.customers == 2
     sample = worker.registry.get_sample_value("cx_state_unreadable_total", {"operation": "recover"})
     assert sample == 1
+
+
+@pytest.mark.parametrize("exit_when_stuck", [True, False])
+def test_a_stuck_worker_stops_itself_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, exit_when_stuck: bool
+) -> None:
+    import os
+    import signal
+
+    from streams.agents.app import EXIT_STUCK
+    from streams.agents.watchdog import PartitionProgress
+
+    worker = unit_worker()
+    worker.settings = worker.settings.replace(exit_when_stuck=exit_when_stuck)
+    signals: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    worker.stop_stuck([PartitionProgress(worker.topics.touchpoints, 0, 10, 50, 200.0)])
+    if exit_when_stuck:
+        assert signals == [(os.getpid(), signal.SIGTERM)]
+        assert worker.exit_code == EXIT_STUCK == 75
+    else:
+        assert signals == [] and worker.exit_code is None

@@ -26,6 +26,8 @@ CONTRACT_WORKER = {
     "cx_event_time_lag_seconds": (),
     "cx_kafka_to_decision_seconds": (),
     "cx_consumer_lag_records": ("topic", "partition"),
+    "cx_consumer_waiting_seconds": ("topic", "partition"),
+    "cx_consumer_stuck_partitions": (),
     "cx_table_customers": (),
     "cx_state_bytes": (),
     "cx_redis_writebehind_queue": (),
