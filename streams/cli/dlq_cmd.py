@@ -25,12 +25,12 @@ from streams.errors import KafkaUnavailable, TouchpointError
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     DeadLetter,
+    ErasureHistory,
     RedrivePlanner,
     Selection,
     Send,
     collect,
     decoders,
-    erasures_by_customer,
     parse,
 )
 from streams.sinks.topic_reader import TopicRecord, read_topic
@@ -49,10 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`show` say what was rejected and why; `redrive` sends back those the codec accepts "
         "now (a worker-side processing_error after a fix, an occurred_at_in_future whose "
         "time has come), each original once per run. The DLQ keeps what was sent, so a "
-        "second run sends it again: harmless for events (the engine ignores a repeated "
-        "event_id) and outcomes (no state changes; cx_outcomes_total counts them again), "
-        "but an erasure sent again erases what the worker learnt since: narrow a second "
-        "run with --since or --reason. Events and outcomes about a customer erased at or "
+        "second run sends events and outcomes again: harmless for events (the engine ignores "
+        "a repeated event_id) and outcomes (no state changes; cx_outcomes_total counts them "
+        "again). An erasure an earlier re-drive sent is not sent again (it would also erase "
+        "what the worker learnt since) unless --again. Events and outcomes about a customer erased at or "
         "after their time are never sent (they would bring the customer back). An event "
         "older than the customer's de-duplication memory reaches is refused by the worker "
         "as too late (cx_events_too_late_total), not scored: watch it after a re-drive.",
@@ -69,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     redrive.add_argument("--dry-run", action="store_true", help="say what would be sent")
     redrive.add_argument("--limit", type=_count, default=0, help="send at most N (0 = no limit)")
+    redrive.add_argument(
+        "--again",
+        action="store_true",
+        help="also send erasures an earlier re-drive sent (they erase what was learnt since)",
+    )
     for parser, func in ((stats, run_stats), (show, run_show), (redrive, run_redrive)):
         parser.add_argument("--reason", action="append", default=[], metavar="CODE",
                             help="only this reason code (repeatable)")  # fmt: skip
@@ -150,12 +155,14 @@ def run_redrive(args: argparse.Namespace) -> int:
     now = time.time()
     selection = selection_from(args, now)
     require_kafka(settings)  # before a producer, which would wait for a broker 30 s
-    erased = erasures_by_customer(
-        read_topic(settings, settings.erasure_topic, client_id="touchpoint-dlq", missing_ok=True)
+    erasures = ErasureHistory.read(
+        read_topic(settings, settings.erasure_topic, client_id="touchpoint-dlq", missing_ok=True),
+        settings.erasure_topic,
     )
     planner = RedrivePlanner(
-        decoders(settings, now), settings.dlq_topic, selection, args.limit, erased
-    )
+        decoders(settings, now), settings.dlq_topic, selection, args.limit, erasures,
+        again=args.again,
+    )  # fmt: skip
     sender = None if args.dry_run else RedriveSender(settings)
     try:
         for record in dlq_records(settings, selection):

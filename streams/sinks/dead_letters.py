@@ -18,11 +18,13 @@ re-driven record carries the header ``touchpoint-redriven-from: <dlq topic>:<par
 One run sends each original at most once per topic: the DLQ may hold the same bytes
 several times (a producer's retry, or a record re-driven before the fix that failed
 again), and sending every copy would double them in the DLQ at each run while the fault
-lasts. The DLQ keeps what was re-driven, so a second run sends it again. For events that
-is harmless (the engine ignores a repeated ``event_id``), and for outcomes nearly so (a
-repeated outcome changes no state, but counts again in ``cx_outcomes_total``). An erasure
-sent again erases the customer again, including what the worker learnt since the first
-time: select erasures with ``--since`` (or leave them out with ``--reason``) on a second run.
+lasts. The DLQ keeps what was re-driven, so a second run sends events and outcomes again. For
+events that is harmless (the engine ignores a repeated ``event_id``), and for outcomes
+nearly so (a repeated outcome changes no state, but counts again in
+``cx_outcomes_total``). An erasure sent again would erase the customer again, including
+what the worker learnt since the first time, so an erasure whose bytes are already on the
+erasure topic with the re-drive header (:class:`ErasureHistory`) is not sent again,
+unless asked (``--again``).
 """
 
 from __future__ import annotations
@@ -208,17 +210,38 @@ def plan(letter: DeadLetter, codecs: dict[str, Decoder], dlq_topic: str) -> Send
     return Send(letter.topic, customer_id.encode(), letter.original, [(REDRIVEN_HEADER, trace)], at)
 
 
-def erasures_by_customer(records: Iterable[TopicRecord]) -> dict[str, float]:
-    """Customer id -> time of its newest erasure request, from the erasure topic's records
-    (records that are not valid erasure requests are ignored: the worker ignored them too)."""
-    erased: dict[str, float] = {}
-    for record in records:
-        request = decode_erasure(record.value or b"")
-        if isinstance(request, Rejection):
-            continue
-        if request.ts > erased.get(request.customer_id, float("-inf")):
-            erased[request.customer_id] = request.ts
-    return erased
+def sent_digest(topic: str, value: bytes) -> bytes:
+    """What identifies a record a re-drive sends: its topic and its exact bytes."""
+    return hashlib.blake2b(topic.encode() + b"\0" + value, digest_size=16).digest()
+
+
+@dataclass
+class ErasureHistory:
+    """What the erasure topic tells a re-drive.
+
+    ``erased``: customer id -> time of its newest erasure request (records that are not
+    valid erasure requests are ignored: the worker ignored them too). ``redriven``: the
+    :func:`sent_digest` of every erasure an earlier re-drive sent (it carries the
+    :data:`REDRIVEN_HEADER`).
+    """
+
+    erased: dict[str, float] = field(default_factory=dict)
+    redriven: set[bytes] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, records: Iterable[TopicRecord], topic: str) -> ErasureHistory:
+        history = cls()
+        erased = history.erased
+        for record in records:
+            value = record.value or b""
+            request = decode_erasure(value)
+            if isinstance(request, Rejection):
+                continue
+            if request.ts > erased.get(request.customer_id, float("-inf")):
+                erased[request.customer_id] = request.ts
+            if any(name == REDRIVEN_HEADER for name, _ in record.headers):
+                history.redriven.add(sent_digest(topic, value))
+        return history
 
 
 class RedrivePlanner:
@@ -233,13 +256,18 @@ class RedrivePlanner:
         dlq_topic: str,
         selection: Selection,
         limit: int = 0,
-        erased: Mapping[str, float] | None = None,
+        erasures: ErasureHistory | None = None,
+        *,
+        again: bool = False,
     ) -> None:
         self.codecs = codecs
         self.dlq_topic = dlq_topic
         self.selection = selection
         self.limit = limit
-        self.erased = erased or {}
+        history = erasures or ErasureHistory()
+        self.erased: Mapping[str, float] = history.erased
+        # Erasures an earlier re-drive sent: sent again only when asked (``again``).
+        self.redriven: set[bytes] = set() if again else history.redriven
         self._erasure_topic = next(
             (topic for topic, decode in codecs.items() if decode is decode_erasure), None
         )
@@ -270,8 +298,10 @@ class RedrivePlanner:
         ):
             report.skipped["erased"] += 1
             return None
-        digest = hashlib.blake2b(outcome.topic.encode() + b"\0" + outcome.value,
-                                 digest_size=16).digest()  # fmt: skip
+        digest = sent_digest(outcome.topic, outcome.value)
+        if digest in self.redriven:
+            report.skipped["already_redriven"] += 1
+            return None
         if digest in self._sent:
             report.skipped["repeat"] += 1
             return None
@@ -310,6 +340,11 @@ def _skip_text(cause: str) -> str:
         return "past --limit: run again to send them"
     if cause == "erased":
         return "about a customer erased since: not sent (it would bring the customer back)"
+    if cause == "already_redriven":
+        return (
+            "erasure an earlier re-drive sent: not sent again (it would also erase what was "
+            "learnt since); --again sends it"
+        )
     if cause == "repeat":
         return "same original as a record sent in this run: sent once"
     if cause == "other_topic":

@@ -20,13 +20,14 @@ MAX_IDLE_POLLS = 30  # one-second polls without a record before a read gives up
 
 @dataclass(frozen=True, slots=True)
 class TopicRecord:
-    """One record of a topic: where it is, its broker timestamp (ms), key and value."""
+    """One record of a topic: where it is, its broker timestamp (ms), key, value, headers."""
 
     partition: int
     offset: int
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def read_topic(
@@ -79,7 +80,12 @@ def read_topic(
                 for record in batch:
                     if record.offset < ends[tp]:
                         yield TopicRecord(
-                            tp.partition, record.offset, record.timestamp, record.key, record.value
+                            tp.partition,
+                            record.offset,
+                            record.timestamp,
+                            record.key,
+                            record.value,
+                            tuple(record.headers or ()),
                         )
             # Also after an empty poll: compaction can leave the last offsets empty.
             pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}

@@ -146,3 +146,33 @@ def test_show_says_when_nothing_matched_and_refuses_a_negative_limit(
     assert "no DLQ record matched" in none.stderr
     negative = touchpoint(kafka_bootstrap, prefix, "redrive", "--limit", "-1")
     assert negative.returncode == 2 and "not a count" in negative.stderr
+
+
+def test_a_second_redrive_does_not_send_an_erasure_again(prefix: str, kafka_bootstrap: str) -> None:
+    """The first re-drive's erasure sits on the erasure topic with the trace header; a second
+    run over the same DLQ would erase what the worker learnt in between, so it is skipped
+    there, unless --again."""
+    raw = orjson.dumps({"request_id": "r-1", "customer_id": "c-9",
+                        "requested_at": (NOW - timedelta(minutes=30)).isoformat()})  # fmt: skip
+    record = dlq_record(Rejection(PROCESSING_ERROR, "boom", "$", raw),
+                        topic=f"{prefix}.erasure", partition=0, offset=4, key=b"c-9",
+                        source="worker", rejected_at=NOW)  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.send(f"{prefix}.erasure", key=b"c-9", value=raw)  # the original, as first sent
+    producer.send(f"{prefix}.touchpoints.dlq", key=b"c-9", value=orjson.dumps(record))
+    producer.flush(timeout=30)
+    producer.close()
+
+    first = touchpoint(kafka_bootstrap, prefix, "redrive")
+    assert first.returncode == 0, first.stderr
+    assert "sent 1, skipped 0" in first.stdout
+    second = touchpoint(kafka_bootstrap, prefix, "redrive")
+    assert second.returncode == 0, second.stderr
+    assert "sent 0, skipped 1" in second.stdout and "--again sends it" in second.stdout
+    erasures = consume(kafka_bootstrap, f"{prefix}.erasure", 2)
+    assert [dict(r.headers).get(REDRIVEN_HEADER) is not None for r in erasures] == [False, True]
+
+    forced = touchpoint(kafka_bootstrap, prefix, "redrive", "--again")
+    assert forced.returncode == 0, forced.stderr
+    assert "sent 1, skipped 0" in forced.stdout
+    assert len(consume(kafka_bootstrap, f"{prefix}.erasure", 3)) == 3

@@ -15,13 +15,13 @@ from streams.codec.types import Rejection
 from streams.settings import Settings
 from streams.sinks.dead_letters import (
     REDRIVEN_HEADER,
+    ErasureHistory,
     RedrivePlanner,
     RedriveReport,
     Selection,
     Send,
     collect,
     decoders,
-    erasures_by_customer,
     parse,
     plan,
 )
@@ -189,20 +189,43 @@ def test_a_redrive_sends_each_original_once_and_at_most_the_limit() -> None:
     assert "sent once" in "\n".join(planner.report.lines(dry_run=False))
 
 
-def erasure(customer: str, at: str) -> TopicRecord:
+def erasure(customer: str, at: str, *, redriven: bool = False) -> TopicRecord:
     value = orjson.dumps({"request_id": f"r-{customer}-{at}", "customer_id": customer,
                           "requested_at": at})  # fmt: skip
-    return TopicRecord(0, 0, 0, customer.encode(), value)
+    headers = ((REDRIVEN_HEADER, b"dlq:0:7"),) if redriven else ()
+    return TopicRecord(0, 0, 0, customer.encode(), value, headers)
 
 
-def test_erasures_by_customer_keeps_the_newest_request_and_ignores_junk() -> None:
-    erased = erasures_by_customer([
+def test_the_erasure_history_keeps_the_newest_request_and_ignores_junk() -> None:
+    history = ErasureHistory.read([
         erasure("c-1", "2026-11-26T08:00:00Z"),
         erasure("c-1", "2026-11-26T09:30:00Z"),
         erasure("c-1", "2026-11-26T07:00:00Z"),
-        TopicRecord(0, 1, 0, b"c-2", b"not an erasure"),
-    ])  # fmt: skip
-    assert erased == {"c-1": datetime(2026, 11, 26, 9, 30, tzinfo=UTC).timestamp()}
+        TopicRecord(0, 1, 0, b"c-2", b"not an erasure", ((REDRIVEN_HEADER, b"dlq:0:1"),)),
+    ], "cx.erasure")  # fmt: skip
+    assert history.erased == {"c-1": datetime(2026, 11, 26, 9, 30, tzinfo=UTC).timestamp()}
+    assert history.redriven == set()  # junk is not an erasure, re-driven or not
+
+
+def test_an_erasure_an_earlier_redrive_sent_is_not_sent_again_unless_asked() -> None:
+    """A second run over the same DLQ window would erase again what was learnt since."""
+    first = erasure("c-1", "2026-11-26T09:30:00Z", redriven=True)
+    other = erasure("c-2", "2026-11-26T09:40:00Z")  # on the topic, never re-driven
+    letters = [
+        letter_record(first.value or b"", topic="cx.erasure",
+                      rejection=Rejection(PROCESSING_ERROR, "m", "$", first.value or b"")),
+        letter_record(other.value or b"", topic="cx.erasure", offset=1,
+                      rejection=Rejection(PROCESSING_ERROR, "m", "$", other.value or b"")),
+    ]  # fmt: skip
+    history = ErasureHistory.read([first, other], "cx.erasure")
+    planner = RedrivePlanner(decoders(SETTINGS, NOW), "dlq", Selection(), erasures=history)
+    sends = [planner.take(record) for record in letters]
+    assert [s.value if s else None for s in sends] == [None, other.value]
+    assert planner.report.skipped == {"already_redriven": 1}
+    assert "--again sends it" in "\n".join(planner.report.lines(dry_run=True))
+    again = RedrivePlanner(decoders(SETTINGS, NOW), "dlq", Selection(), erasures=history,
+                           again=True)  # fmt: skip
+    assert [s.value if s else None for s in map(again.take, letters)] == [first.value, other.value]
 
 
 def test_a_redrive_never_brings_an_erased_customer_back() -> None:
@@ -218,8 +241,8 @@ def test_a_redrive_never_brings_an_erased_customer_back() -> None:
         letter_record(again, rejection=Rejection(PROCESSING_ERROR, "m", "$", again), offset=2,
                       topic="cx.erasure"),
     ]  # fmt: skip
-    erased = erasures_by_customer([erasure("c-1", "2026-11-26T09:30:00Z")])
-    planner = RedrivePlanner(decoders(SETTINGS, NOW), "dlq", Selection(), erased=erased)
+    history = ErasureHistory.read([erasure("c-1", "2026-11-26T09:30:00Z")], "cx.erasure")
+    planner = RedrivePlanner(decoders(SETTINGS, NOW), "dlq", Selection(), erasures=history)
     sends = [planner.take(record) for record in letters]
     assert [s.value if s else None for s in sends] == [None, after, again]
     assert planner.report.skipped == {"erased": 1}
