@@ -2,8 +2,9 @@
 
 Every few seconds :class:`ProgressMonitor` reads, for each assigned partition of the
 topics the worker consumes, its end offset and the worker's position (the next
-offset to handle: from the records handled, else the committed offset, else the
-partition's earliest offset, where a group without commits starts). It publishes
+offset to handle: from the records handled, else the committed offset, and never
+before the partition's earliest offset, where a group without commits starts and
+where retention may have moved the start past unread records). It publishes
 ``cx_consumer_lag_records`` and ``cx_consumer_waiting_seconds`` per partition, and
 feeds :class:`~streams.agents.watchdog.ProgressWatchdog`.
 
@@ -105,14 +106,20 @@ class ProgressMonitor:
             if position is None and hasattr(committed, "get"):
                 position = committed.get(tp)
             positions[tp] = position
-        unknown = [tp for tp, position in positions.items() if position is None]
-        if unknown:
+        # Where records seem to wait, the partition's earliest offset also counts: a group
+        # without commits starts there, and records deleted by retention before they were
+        # read never come (counting them would make a healthy worker look stuck).
+        behind = [tp for tp in tps if positions[tp] is None or positions[tp] < ends.get(tp, 0)]
+        if behind:
             try:
-                earliest = await consumer.earliest_offsets(*unknown)
+                earliest = await consumer.earliest_offsets(*behind)
             except Exception as exc:  # noqa: BLE001 (as above)
                 log.debug("cannot read earliest offsets: %s", exc)
                 earliest = {}
-            positions.update({tp: earliest.get(tp) for tp in unknown})
+            for tp in behind:
+                start, position = earliest.get(tp), positions[tp]
+                if start is not None:
+                    positions[tp] = start if position is None else max(position, start)
         out: dict[TopicPartition, tuple[int, int]] = {}
         for tp in tps:
             end, position = ends.get(tp), positions.get(tp)

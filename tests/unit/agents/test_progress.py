@@ -127,3 +127,16 @@ async def test_revoked_partitions_lose_their_series() -> None:
     assert h.sample("cx_consumer_waiting_seconds", 0) == 5.0
     assert h.sample("cx_consumer_waiting_seconds", 1) is None
     assert h.sample("cx_consumer_lag_records", 1) is None
+
+
+async def test_records_deleted_by_retention_before_they_were_read_do_not_wait() -> None:
+    """Committed at 5, records 5-9 deleted by retention, end 10: nothing will ever come, so
+    nothing waits (the consumer goes on from the earliest offset)."""
+    h = Harness(Consumer({P0: 10, P1: 10}, earliest={P0: 10, P1: 7}), stuck_after=60)
+    h.app.consumer._committed_offset[P0] = 5
+    h.app.consumer._committed_offset[P1] = 5
+    assert await h.monitor.read_offsets() == {(TOPIC, 0): (10, 10), (TOPIC, 1): (7, 10)}
+    await h.monitor.check(0.0)
+    assert [h.sample("cx_consumer_lag_records", p) for p in (0, 1)] == [0, 3]
+    await h.monitor.check(100.0)
+    assert [p.partition for p in h.monitor.stuck] == [1]
