@@ -34,6 +34,7 @@ from streams.agents.handler import BatchHandler, TopicNames
 from streams.agents.progress import ProgressMonitor
 from streams.agents.publish import Publisher
 from streams.agents.records import InRecord, partition_of
+from streams.agents.rewind import RewindingTransport
 from streams.agents.table_store import TableStore
 from streams.agents.watchdog import PartitionProgress, ProgressWatchdog
 from streams.engine import DeadlineIndex, Engine, load_rules
@@ -102,6 +103,8 @@ class Worker:
             topics=(self.topics.touchpoints, self.topics.outcomes, self.topics.erasure),
         )
         self.app = faust.App(settings.app_id, **faust_settings(settings))
+        # Before anything creates the transport (the table and topics below do): see rewind.py.
+        self.app.transport = RewindingTransport(self.app.conf.broker_consumer, self.app)
         self.table = self.app.Table(
             TABLE_NAME,
             # bytes types select the raw codec for the changelog: keys are the utf-8

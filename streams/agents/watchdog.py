@@ -2,9 +2,10 @@
 
 A worker can sit idle while records wait for it, with no error anywhere:
 
-- Faust can leave a partition out of its fetcher after a rebalance (a restarted
-  Faust 0.15 worker sometimes took its partitions, said "Worker ready" and then
-  fetched nothing);
+- Faust 0.15.3 can drop records it prefetched during a table recovery and count on
+  a seek to read them again, which aiokafka skips for a partition with no committed
+  offset: the worker said "Worker ready" and fetched nothing
+  (:mod:`streams.agents.rewind` fixes that one; the watchdog catches the next such);
 - a batch whose outputs Kafka keeps refusing (for example a topic whose
   ``max.message.bytes`` is below a snapshot) is retried forever, and nothing after
   it is handled.

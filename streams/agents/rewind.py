@@ -1,0 +1,51 @@
+"""A Faust consumer whose seek after a rebalance also rewinds never-committed partitions.
+
+Faust "pauses" a partition by leaving it out of the set of partitions it asks
+aiokafka for; aiokafka keeps fetching it in the background. Faust passes its live
+set, and at the end of a table recovery it empties that set (changelogs paused)
+before it adds the stream partitions back. A fetch still waiting at that moment
+gets an empty set, which aiokafka reads as "every partition": it hands over the
+records prefetched for the stream partitions, and Faust drops them (their
+partitions are not active yet), although aiokafka's position has moved past them.
+
+Faust relies on the seek to committed offsets that follows (``perform_seek``) to
+fetch such records again, but aiokafka's ``seek_to_committed`` skips a partition
+whose committed offset is None or 0. A partition nothing was committed for yet
+then stays at the end of what was dropped: the worker says "Worker ready" and
+fetches nothing, with no error (seen after a restart with an uncommitted
+backlog and a short changelog recovery).
+
+:class:`RewindingConsumer` seeks those partitions (stream topics, not changelogs)
+to offset 0, the start of the log; aiokafka moves an offset that retention has
+removed to the earliest one. It is where aiokafka starts an uncommitted partition
+on assignment anyway with ``auto_offset_reset="earliest"``, so nothing more is
+delivered twice than after any rebalance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+
+class RewindingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer; its seek after a rebalance also rewinds the stream
+    partitions with no committed offset (see the module docstring)."""
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            for tp, offset in committed.items():
+                if not offset and not self._is_changelog_tp(tp):
+                    # aiokafka did not seek it (None or 0). The seek is synchronous: no
+                    # fetch can land and be dropped between it and the flow resuming.
+                    await self.seek(tp, 0)
+        return committed
+
+
+class RewindingTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport, creating a :class:`RewindingConsumer`."""
+
+    Consumer = RewindingConsumer
