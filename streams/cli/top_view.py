@@ -72,6 +72,8 @@ def build_frame(
     def r(name: str) -> float:
         return rate(total(before, name), total(after, name), seconds)
 
+    # One worker's partition is judged alone: the longest wait shows, not a sum.
+    waiting = by_label(after, "cx_consumer_waiting_seconds", "topic", "partition")
     lines = [
         f"touchpoint top   {sources} source(s)   interval {seconds:.1f}s",
         "",
@@ -82,6 +84,8 @@ def build_frame(
         f"rejected       {r('cx_events_rejected_total'):>10.1f}/s",
         f"alerts         {r('cx_alerts_raised_total'):>10.1f}/s",
         f"consumer lag   {total(after, 'cx_consumer_lag_records'):>10.0f} records",
+        f"no progress    {max(waiting.values(), default=0.0):>10.0f} s longest wait   "
+        f"{total(after, 'cx_consumer_stuck_partitions'):.0f} stuck partition(s)",
         f"customers      {total(after, 'cx_table_customers'):>10.0f}",
         f"state          {total(after, 'cx_state_bytes') / 1024:>10.1f} KiB",
         f"redis queue    {total(after, 'cx_redis_writebehind_queue'):>10.0f}"

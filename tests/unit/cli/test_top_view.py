@@ -39,3 +39,17 @@ def test_frame_shows_rates_lag_and_latest_alerts() -> None:
     # 6 complaint alerts in 2 s is 180 per minute
     assert "complaint/high" in text and "180.0" in text
     assert "c-9" in text and "gap 31.5" in text
+
+
+def test_frame_shows_the_longest_wait_without_progress_and_stuck_partitions() -> None:
+    page = """
+# TYPE cx_consumer_waiting_seconds gauge
+cx_consumer_waiting_seconds{topic="cx.touchpoints",partition="0"} 40
+cx_consumer_waiting_seconds{topic="cx.touchpoints",partition="1"} 190
+# TYPE cx_consumer_stuck_partitions gauge
+cx_consumer_stuck_partitions 1
+"""
+    text = build_frame(parse_metrics([page]), parse_metrics([page]), 2.0, [], 1).render()
+    assert "no progress           190 s longest wait   1 stuck partition(s)" in text
+    quiet = build_frame(parse_metrics([PAGE_1]), parse_metrics([PAGE_2]), 2.0, [], 1).render()
+    assert "no progress             0 s longest wait   0 stuck partition(s)" in quiet
