@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -31,10 +32,11 @@ from prometheus_client import CollectorRegistry
 from streams.agents.batching import EventBatcher
 from streams.agents.failures import read_state
 from streams.agents.handler import BatchHandler, TopicNames
-from streams.agents.progress import ProgressMonitor
+from streams.agents.progress import ProgressMonitor, probe_records
 from streams.agents.publish import Publisher
 from streams.agents.records import InRecord, partition_of
 from streams.agents.rewind import RewindingTransport
+from streams.agents.stopping import exit_hard_after, release_unacked
 from streams.agents.table_store import TableStore
 from streams.agents.watchdog import PartitionProgress, ProgressWatchdog
 from streams.engine import DeadlineIndex, Engine, load_rules
@@ -51,6 +53,7 @@ __all__ = ["Worker", "faust_settings", "partition_of", "ticks_topic_name"]
 TABLE_NAME = "customer-state"
 LAG_INTERVAL_SECONDS = 5.0
 EXIT_STUCK = 75  # EX_TEMPFAIL: a temporary failure, start me again
+STOP_GRACE_SECONDS = 30.0  # a stuck worker's orderly stop gets this long, then it exits
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -159,6 +162,8 @@ class Worker:
             ProgressWatchdog(settings.stuck_after_seconds),
             recovered=lambda: self.recovered(),
             on_stuck=self.stop_stuck,
+            publish_failing_since=lambda: self.publisher.failing_since,
+            probe=functools.partial(probe_records, settings.broker_list),
         )
         self.customers = 0
         self.state_bytes = 0
@@ -195,10 +200,10 @@ class Worker:
                     abandoned = exc
             if abandoned is not None:
                 # The worker is stopping with a batch it could not publish: it stays
-                # unacknowledged. Faust's stop waits until every event it handed out is
-                # acknowledged or garbage, so let go of the ones the store still holds.
+                # unacknowledged, and Faust must not wait for it (see stopping.py).
                 log.warning("%s", abandoned)
                 self.store.bind(())
+                release_unacked(self.app.consumer)
 
         @app.on_partitions_revoked.connect
         async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -366,7 +371,7 @@ class Worker:
     # -- progress -----------------------------------------------------------------------
     async def update_lag(self) -> None:
         """Consumer lag and waiting time per assigned partition, and the stuck verdict."""
-        await self.progress.check(time.time())
+        await self.progress.check(time.monotonic())  # durations: never the wall clock
 
     def stop_stuck(self, stuck: list[PartitionProgress]) -> None:
         """A stuck worker stops (SIGTERM to itself: the same orderly stop as an operator's)
@@ -379,6 +384,7 @@ class Worker:
             EXIT_STUCK,
         )
         self.exit_code = EXIT_STUCK
+        exit_hard_after(STOP_GRACE_SECONDS, EXIT_STUCK)
         os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -18,8 +18,10 @@ a restarted worker takes its partitions afresh).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from streams.agents.watchdog import PartitionProgress, ProgressWatchdog, TopicPartition
@@ -28,8 +30,21 @@ from streams.sinks.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+Probe = Callable[[str, int, int, int], Awaitable[bool | None]]
+"""``probe(topic, partition, start, end)``: whether a record with an offset in
+``[start, end)`` can be read (None: it could not be told)."""
+
+
 class ProgressMonitor:
-    """Lag, waiting time and the stuck verdict of one worker (see the module docstring)."""
+    """Lag, waiting time and the stuck verdict of one worker (see the module docstring).
+
+    Two more ways to be stuck than the watchdog's: a batch whose publishing has failed
+    for ``stuck_after`` (``publish_failing_since``), judged even during a rebalance,
+    when Faust waits for that batch forever and positions cannot be judged; and before
+    a partition is called stuck, ``probe`` makes sure records really wait there: the
+    offsets up to the end may hold no record at all (a transaction's commit marker
+    takes an offset and is never delivered), and then the partition is caught up.
+    """
 
     def __init__(
         self,
@@ -41,6 +56,8 @@ class ProgressMonitor:
         *,
         recovered: Callable[[], bool],
         on_stuck: Callable[[list[PartitionProgress]], None] = lambda stuck: None,
+        publish_failing_since: Callable[[], float | None] = lambda: None,
+        probe: Probe | None = None,
     ) -> None:
         self.app = app
         self.topics = frozenset(topics)
@@ -49,43 +66,77 @@ class ProgressMonitor:
         self.watchdog = watchdog
         self.recovered = recovered
         self.on_stuck = on_stuck
+        self.publish_failing_since = publish_failing_since
+        self.probe = probe
         self.reported = False  # on_stuck is called once per stuck spell
+        self.publish_stuck_seconds: float | None = None  # set while publishing is stuck
+        # (topic, partition) -> (position, end) found to hold no record: caught up there
+        self.settled: dict[TopicPartition, tuple[int, int]] = {}
 
     @property
     def stuck(self) -> list[PartitionProgress]:
         return self.watchdog.stuck
 
+    @property
+    def is_stuck(self) -> bool:
+        return bool(self.watchdog.stuck) or self.publish_stuck_seconds is not None
+
     async def check(self, now: float) -> list[PartitionProgress]:
-        """One look at every assigned partition; returns the stuck ones."""
-        if self.app.rebalancing:
-            self._pause()
-            return []
-        offsets = await self.read_offsets()
-        if offsets is None:
-            self._pause()
-            return []
-        for (topic, partition), (position, end) in offsets.items():
-            self.metrics.set_consumer_lag(topic, partition, end - position)
-        if not self.recovered():
-            self._pause()  # a table recovery may take a while and move nothing
-            return []
-        for p in self.watchdog.observe(now, offsets):
-            self.metrics.set_consumer_waiting(p.topic, p.partition, p.waiting_seconds)
-        stuck = self.watchdog.stuck
+        """One look at every assigned partition; returns the stuck ones. ``now`` must come
+        from the clock ``publish_failing_since`` uses (monotonic in the worker)."""
+        await self._look(now)
+        stuck = await self._confirmed(self.watchdog.stuck)
+        since = self.publish_failing_since()
+        limit = self.watchdog.stuck_after
+        failing = None if since is None else now - since
+        self.publish_stuck_seconds = failing if limit > 0 and failing and failing >= limit else None
         self.metrics.consumer_stuck_partitions.set(len(stuck))
-        if not stuck:
+        if not stuck and self.publish_stuck_seconds is None:
             self.reported = False
         elif not self.reported:
             self.reported = True
+            what = [p.describe() for p in stuck]
+            if self.publish_stuck_seconds is not None:
+                what.append(f"a batch has failed to publish for {self.publish_stuck_seconds:.0f} s")
             log.error(
                 "the worker is stuck: %s. Records wait and the worker's position has not "
                 "moved for %.0f s or more (TOUCHPOINT_STUCK_AFTER_SECONDS); see "
                 "docs/operations.md#touchpoint-worker-stuck",
-                "; ".join(p.describe() for p in stuck),
-                self.watchdog.stuck_after,
+                "; ".join(what),
+                limit,
             )
             self.on_stuck(stuck)
         return stuck
+
+    async def _look(self, now: float) -> None:
+        if self.app.rebalancing:
+            self._pause()
+            return
+        offsets = await self.read_offsets()
+        if offsets is None:
+            self._pause()
+            return
+        for (topic, partition), (position, end) in offsets.items():
+            self.metrics.set_consumer_lag(topic, partition, end - position)
+        if not self.recovered():
+            self._pause()  # a table recovery may take a while and move nothing
+            return
+        for p in self.watchdog.observe(now, offsets):
+            self.metrics.set_consumer_waiting(p.topic, p.partition, p.waiting_seconds)
+
+    async def _confirmed(self, stuck: list[PartitionProgress]) -> list[PartitionProgress]:
+        """The stuck partitions where a record really waits (see the class docstring)."""
+        if self.probe is None:
+            return stuck
+        out = []
+        for p in stuck:
+            if await self.probe(p.topic, p.partition, p.position, p.end) is False:
+                self.settled[(p.topic, p.partition)] = (p.position, p.end)
+                log.info("%s[%d]: offsets %d to %d hold no record (transaction markers): "
+                         "caught up", p.topic, p.partition, p.position, p.end - 1)  # fmt: skip
+                continue
+            out.append(p)
+        return out
 
     async def read_offsets(self) -> dict[TopicPartition, tuple[int, int]] | None:
         """``(topic, partition) -> (position, end)`` of the assigned partitions, or None
@@ -124,17 +175,49 @@ class ProgressMonitor:
         for tp in tps:
             end, position = ends.get(tp), positions.get(tp)
             if end is not None and position is not None:
-                out[(tp.topic, tp.partition)] = (int(position), int(end))
+                key = (tp.topic, tp.partition)
+                found = (int(position), int(end))
+                # Found to hold no record up to the end (and nothing moved since): caught up.
+                out[key] = (found[1], found[1]) if self.settled.get(key) == found else found
         return out
 
     def forget(self, revoked: Iterable[TopicPartition]) -> None:
         """Drop the series of partitions taken away by a rebalance."""
         for topic, partition in revoked:
             self.metrics.remove_consumer_lag(topic, partition)
+            self.settled.pop((topic, partition), None)
 
     def _pause(self) -> None:
         for p in self.watchdog.last:
             self.metrics.set_consumer_waiting(p.topic, p.partition, 0.0)
         self.watchdog.reset()
-        self.metrics.consumer_stuck_partitions.set(0)
-        self.reported = False
+
+
+async def probe_records(
+    brokers: list[str], topic: str, partition: int, start: int, end: int, timeout: float = 10.0
+) -> bool | None:
+    """Whether a record with an offset in ``[start, end)`` can be read from ``topic``
+    (a consumer of its own, no group); None when Kafka could not tell within ``timeout``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    loop = asyncio.get_running_loop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=brokers, group_id=None, enable_auto_commit=False)
+    tp = TopicPartition(topic, partition)
+    try:
+        await consumer.start()
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for record in batch.get(tp, []):
+                return record.offset < end
+            if await consumer.position(tp) >= end:
+                return False  # read past everything up to the end: markers only
+        return None
+    except Exception as exc:  # noqa: BLE001 (a probe must never stop the worker)
+        log.debug("cannot probe %s[%d]: %s", topic, partition, exc)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -78,6 +79,7 @@ class Publisher:
         on_failure: Callable[[], None] = lambda: None,
         stopping: Callable[[], bool] = lambda: False,
         stop_check: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.send = send
         self.store = store
@@ -89,6 +91,10 @@ class Publisher:
         self.stopping = stopping  # True once the worker is stopping: give up, unacknowledged
         self.stop_check = stop_check  # a pause looks at ``stopping`` this often (seconds)
         self.failures = 0  # failed attempts since the worker started
+        self.clock = clock
+        # When the batch being published first failed (``clock`` time); None while none
+        # fails. The progress monitor reads it: a batch failing that long is stuck.
+        self.failing_since: float | None = None
 
     async def publish(self, result: BatchResult) -> int:
         """Apply ``result``, trying again until it succeeds; the number of attempts."""
@@ -101,6 +107,8 @@ class Publisher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 (any producer failure: retry, never skip)
+                if self.failing_since is None:
+                    self.failing_since = self.clock()
                 self.failures += 1
                 self.on_failure()
                 log.warning(
@@ -122,6 +130,7 @@ class Publisher:
                     ) from exc
                 delay = min(self.retry_max, delay * 2)
                 continue
+            self.failing_since = None
             if attempts > 1:
                 log.info("publishing the batch succeeded after %d attempts", attempts)
             return attempts

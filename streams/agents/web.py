@@ -73,12 +73,14 @@ def register_views(worker: Worker) -> None:
     async def healthz(view: Any, request: Any) -> Any:
         # Liveness: a stuck worker (records wait, its position does not move) is not
         # alive in any useful sense, and restarting it is the cure.
-        stuck = worker.progress.stuck
-        if not stuck:
+        progress = worker.progress
+        if not progress.is_stuck:
             return view.json({"status": "ok"})
+        stuck = progress.stuck
         return view.json(
             {
                 "status": "stuck",
+                "publish_failing_seconds": progress.publish_stuck_seconds,
                 "stuck": [
                     {
                         "topic": p.topic,

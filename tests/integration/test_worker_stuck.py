@@ -9,6 +9,7 @@ waiting behind it. Raising the limit again lets it go on, and nothing is lost.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,3 +137,34 @@ def test_a_stuck_worker_exits_75_and_its_successor_loses_nothing(
     wait_for("all 11 events scored", lambda: events_counted(setup["topics"]) == 11,
              timeout=60, log=successor.log)  # fmt: skip
     assert successor.metric("cx_events_rejected_total") == 0
+
+
+def test_an_operator_stop_of_a_worker_trapped_in_a_rebalance_ends_promptly(
+    setup: dict[str, Any], kafka_bootstrap: str
+) -> None:
+    """A worker retrying a batch Kafka refuses, when a second worker joins: Faust's
+    rebalance waits for that batch to be acknowledged, which it never is. SIGTERM then
+    used to hang for good (Faust's wait holds the events itself after ten rounds)."""
+    worker: WorkerProcess = setup["new_worker"](TOUCHPOINT_EXIT_WHEN_STUCK="false").start()
+    setup["workers"].append(worker)
+    make_it_stuck(setup, kafka_bootstrap, worker)
+    wait_for("a failed publish", lambda: worker.metric("cx_publish_failures_total") >= 1,
+             log=worker.log)  # fmt: skip
+    joiner: WorkerProcess = setup["new_worker"](TOUCHPOINT_EXIT_WHEN_STUCK="false").launch()
+    setup["workers"].append(joiner)
+    wait_for("the rebalance to wait for the refused batch",
+             lambda: "wait_empty: Waiting for tasks" in worker.log.read_text(),
+             timeout=60, log=worker.log)  # fmt: skip
+    status, body = worker.get("/healthz")  # the failing publish is judged even now
+    assert status == 503 and body["publish_failing_seconds"] >= float(STUCK_AFTER), body
+
+    proc = worker.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGTERM)
+    wait_for("the worker to stop", lambda: proc.poll() is not None, timeout=40, log=worker.log)
+    assert proc.returncode == 0 and "left unacknowledged" in worker.log.read_text()
+
+    # The joiner takes the partitions; once the topic is fixed, nothing is missing.
+    limit_scores_topic(kafka_bootstrap, setup["topics"].name("scores"), 1024 * 1024)
+    wait_for("all 11 events scored", lambda: events_counted(setup["topics"]) == 11,
+             timeout=90, log=joiner.log)  # fmt: skip

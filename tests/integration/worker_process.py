@@ -84,11 +84,16 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
+        self.launch()
+        wait_for("the worker to be ready (/readyz 200)", self.ready, log=self.log)
+        return self
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it to be ready."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*TOUCHPOINT, "worker"], cwd=REPO, env=self.env, stdout=out, stderr=out
             )
-        wait_for("the worker to be ready (/readyz 200)", self.ready, log=self.log)
         return self
 
     def ready(self) -> bool:

@@ -140,3 +140,51 @@ async def test_records_deleted_by_retention_before_they_were_read_do_not_wait() 
     assert [h.sample("cx_consumer_lag_records", p) for p in (0, 1)] == [0, 3]
     await h.monitor.check(100.0)
     assert [p.partition for p in h.monitor.stuck] == [1]
+
+
+async def test_a_batch_failing_to_publish_is_stuck_even_during_a_rebalance() -> None:
+    """Faust waits for that batch before it gives up partitions: positions cannot be judged
+    then, so the failing publish is (a worker trapped there answered 200 forever)."""
+    h = Harness(Consumer({P0: 100}), stuck_after=60)
+    failing: list[float | None] = [None]
+    h.monitor.publish_failing_since = lambda: failing[0]
+    h.app.rebalancing = True
+    assert await h.monitor.check(1000.0) == [] and not h.monitor.is_stuck
+    failing[0] = 1000.0
+    await h.monitor.check(1059.0)
+    assert not h.monitor.is_stuck and h.calls == []
+    await h.monitor.check(1060.0)
+    assert h.monitor.is_stuck and h.monitor.publish_stuck_seconds == 60.0
+    await h.monitor.check(1065.0)
+    assert len(h.calls) == 1  # once per spell
+    failing[0] = None  # it went through
+    await h.monitor.check(1070.0)
+    assert not h.monitor.is_stuck
+
+
+@pytest.mark.parametrize(("found", "stuck"), [(False, False), (True, True), (None, True)])
+async def test_a_partition_is_stuck_only_if_a_record_really_waits(
+    found: bool | None, stuck: bool
+) -> None:
+    """A transactional producer's commit marker takes the last offset and is never
+    delivered: the position stays one short of the end with nothing to wait for."""
+    h = Harness(Consumer({P0: 8}), stuck_after=60)
+    probed: list[tuple[str, int, int, int]] = []
+
+    async def probe(topic: str, partition: int, start: int, end: int) -> bool | None:
+        probed.append((topic, partition, start, end))
+        return found
+
+    h.monitor.probe = probe
+    h.next_offsets[(TOPIC, 0)] = 7
+    await h.monitor.check(0.0)
+    assert await h.monitor.check(60.0) == ([] if not stuck else h.monitor.watchdog.stuck)
+    assert probed == [(TOPIC, 0, 7, 8)]
+    assert bool(h.calls) is stuck
+    if not stuck:  # caught up from now on, until the position or the end moves
+        await h.monitor.check(65.0)
+        assert h.sample("cx_consumer_lag_records", 0) == 0
+        assert h.sample("cx_consumer_waiting_seconds", 0) == 0.0
+        h.app.consumer.ends[P0] = 9
+        await h.monitor.check(70.0)
+        assert h.sample("cx_consumer_lag_records", 0) == 2

@@ -108,16 +108,20 @@ def test_a_stuck_worker_stops_itself_unless_told_not_to(
     import os
     import signal
 
+    import streams.agents.app as app_module
     from streams.agents.app import EXIT_STUCK
     from streams.agents.watchdog import PartitionProgress
 
     worker = unit_worker()
     worker.settings = worker.settings.replace(exit_when_stuck=exit_when_stuck)
     signals: list[tuple[int, int]] = []
+    deadlines: list[tuple[float, int]] = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr(app_module, "exit_hard_after", lambda s, code: deadlines.append((s, code)))
     worker.stop_stuck([PartitionProgress(worker.topics.touchpoints, 0, 10, 50, 200.0)])
     if exit_when_stuck:
         assert signals == [(os.getpid(), signal.SIGTERM)]
         assert worker.exit_code == EXIT_STUCK == 75
+        assert deadlines == [(app_module.STOP_GRACE_SECONDS, 75)]  # should the stop hang
     else:
-        assert signals == [] and worker.exit_code is None
+        assert signals == [] and deadlines == [] and worker.exit_code is None
