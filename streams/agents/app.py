@@ -35,6 +35,7 @@ from streams.agents.handler import BatchHandler, TopicNames
 from streams.agents.progress import ProgressMonitor, probe_records
 from streams.agents.publish import Publisher
 from streams.agents.records import InRecord, partition_of
+from streams.agents.redis_reconcile import RedisReconciler
 from streams.agents.rewind import RewindingTransport
 from streams.agents.stopping import exit_hard_after, release_unacked
 from streams.agents.table_store import TableStore
@@ -145,6 +146,11 @@ class Worker:
             flush_interval=settings.redis_flush_interval_seconds,
             queue_max=settings.redis_queue_max,
         )
+        # Heals Redis after each recovery (see redis_reconcile); the app stops it on stop.
+        self.reconciler = RedisReconciler(
+            self.redis, self.engine, self.store.lookup, self.metrics,
+            partitions=settings.partitions, spawn=self.app.add_future,
+        )  # fmt: skip
         self.publisher = Publisher(
             self._send,
             self.store,
@@ -237,7 +243,8 @@ class Worker:
 
         @self.table.on_recover
         async def rebuild_deadlines() -> None:
-            self.rebuild_from_table()
+            owned_customers = self.rebuild_from_table()
+            self.reconciler.start(self.assigned_partitions(), owned_customers)
 
         from streams.agents.web import register_views
 
@@ -268,8 +275,10 @@ class Worker:
         Their lag series and positions (the new owner reports them), and the queued
         Redis snapshots of their customers: written late, during a Redis outage, they
         could overwrite what the new owner wrote since. Tombstones stay queued (an
-        erasure must reach Redis). The deadline index is rebuilt on the next recovery.
+        erasure must reach Redis). The deadline index is rebuilt on the next recovery,
+        which also starts a new Redis reconciliation (the running one stops here).
         """
+        self.reconciler.stop()
         for topic, partition in revoked:
             self.next_offsets.pop((topic, partition), None)
         self.progress.forget(revoked)
@@ -332,8 +341,9 @@ class Worker:
             if tp.topic == self.topics.touchpoints
         }
 
-    def rebuild_from_table(self) -> None:
-        """After (re)assignment: rebuild the deadline index and size gauges from local state.
+    def rebuild_from_table(self) -> list[str]:
+        """After (re)assignment: rebuild the deadline index and size gauges from local state;
+        return the ids of the customers held for owned partitions (for the Redis reconciliation).
 
         The one full scan of the local table; only customers of partitions this
         worker now owns are indexed (a standby copy belongs to another owner). A state
@@ -345,6 +355,7 @@ class Worker:
         self.handler.home_partition.clear()
         fresh = DeadlineIndex()
         customers = total = 0
+        owned_customers: list[str] = []
         for key, raw in list(self.table.items()):
             cid = bytes(key).decode("utf-8", "replace")
             partition = partition_of(cid, self.settings.partitions)
@@ -352,6 +363,7 @@ class Worker:
                 continue
             customers += 1
             total += len(raw)
+            owned_customers.append(cid)
             try:
                 state = read_state(bytes(raw))
                 deadlines = self.engine.pending_deadlines(state)
@@ -367,6 +379,7 @@ class Worker:
         self.metrics.table_customers.set(customers)
         self.metrics.state_bytes.set(total)
         log.info("recovered %d customers (%d bytes), %d deadlines", customers, total, len(fresh))
+        return owned_customers
 
     # -- progress -----------------------------------------------------------------------
     async def update_lag(self) -> None:

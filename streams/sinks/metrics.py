@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -52,6 +53,8 @@ from streams.sinks.labels import (
     source_label,
     trigger_label,
 )
+
+RECONCILE_ACTIONS: Final = ("written", "deleted")  # see streams/agents/redis_reconcile.py
 
 __all__ = [
     "CollectorMetrics",
@@ -95,6 +98,8 @@ class WorkerMetrics:
     state_unreadable: Counter
     control_records: Counter
     outcomes_unmatched: Counter
+    redis_reconciled: Counter
+    redis_reconcile_failures: Counter
     topics: frozenset[str] = frozenset(DEFAULT_TOPICS)
 
     # Label helpers (module functions re-exposed for callers holding the object).
@@ -142,6 +147,9 @@ class WorkerMetrics:
 
     def count_state_unreadable(self, operation: str) -> None:
         self.state_unreadable.labels(operation=one_of(operation, STATE_OPERATIONS)).inc()
+
+    def count_reconciled(self, action: str, n: int = 1) -> None:
+        self.redis_reconciled.labels(action=one_of(action, RECONCILE_ACTIONS)).inc(n)
 
     def count_alert(self, trigger: str, severity: str) -> None:
         self.alerts_raised.labels(
@@ -353,6 +361,17 @@ def create_worker_metrics(
             ["cause"],
             registry=r,
         ),
+        redis_reconciled=Counter(
+            "cx_redis_reconciled_total",
+            "Stale Redis hashes a worker's reconciliation after a recovery fixed, by action.",
+            ["action"],
+            registry=r,
+        ),
+        redis_reconcile_failures=Counter(
+            "cx_redis_reconcile_failures_total",
+            "Redis reads of the reconciliation after a recovery that failed (retried).",
+            registry=r,
+        ),
         topics=frozenset(topics),
     )
     # Known label sets exist from the start so rate() sees a 0 before the first event.
@@ -378,5 +397,7 @@ def create_worker_metrics(
         m.outcomes_unmatched.labels(cause=cause)
     for operation in STATE_OPERATIONS:
         m.state_unreadable.labels(operation=operation)
+    for action in RECONCILE_ACTIONS:
+        m.redis_reconciled.labels(action=action)
     m.build_info.labels(version=version).set(1)
     return m

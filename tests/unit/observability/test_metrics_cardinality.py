@@ -43,6 +43,8 @@ CONTRACT_WORKER = {
     "cx_state_unreadable_total": ("operation",),
     "cx_control_records_total": ("kind", "result"),
     "cx_outcomes_unmatched_total": ("cause",),
+    "cx_redis_reconciled_total": ("action",),
+    "cx_redis_reconcile_failures_total": (),
 }
 CONTRACT_COLLECTOR = {
     "cx_collector_requests_total": ("route", "status", "key"),
@@ -141,6 +143,7 @@ def test_known_label_sets_start_at_zero() -> None:
         )
         == 0
     )
+    assert registry.get_sample_value("cx_redis_reconciled_total", {"action": "deleted"}) == 0
     assert registry.get_sample_value("cx_build_info", {"version": "9.9.9"}) == 1
 
 
@@ -163,6 +166,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
         w.count_state_unreadable(value)
         w.count_control(value, other)
         w.count_outcome_unmatched(value)
+        w.count_reconciled(value)
     # Real values still land in their own series.
     w.count_processed("web")
     w.count_rejected("kafka", "invalid_json")
@@ -183,6 +187,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
         len(m.CONTROL_RESULT_VALUES) + 1
     )
     assert len(sets["cx_outcomes_unmatched"]) == len(m.UNMATCHED_CAUSES) + 1
+    assert len(sets["cx_redis_reconciled"]) == len(m.RECONCILE_ACTIONS) + 1
     topics = {dict(labels)["topic"] for labels in sets["cx_consumer_lag_records"]}
     assert topics <= {*m.DEFAULT_TOPICS, "other"}
     partitions = {dict(labels)["partition"] for labels in sets["cx_consumer_lag_records"]}
@@ -199,6 +204,7 @@ def test_worker_labels_stay_bounded_under_hostile_input() -> None:
     allowed = {*m.CHANNELS, *m.SOURCES, *m.REASON_CODES, *m.TRIGGERS, *m.SEVERITIES}
     allowed |= {*m.OUTCOMES, *m.DEFAULT_TOPICS, *m.STATE_OPERATIONS, "other", m.__version__}
     allowed |= {*m.CONTROL_KINDS, *m.CONTROL_RESULT_VALUES, *m.UNMATCHED_CAUSES}
+    allowed |= set(m.RECONCILE_ACTIONS)
     allowed |= {str(p) for p in range(m.MAX_PARTITION + 1)}
     assert _label_values(registry) <= allowed
     total = sum(len(v) for v in sets.values())
