@@ -171,6 +171,7 @@ class Worker:
             publish_failing_since=lambda: self.publisher.failing_since,
             probe=functools.partial(probe_records, settings.broker_list),
         )
+        self.metrics.consumer_stuck_after_seconds.set(settings.stuck_after_seconds)
         self.customers = 0
         self.state_bytes = 0
         self._wire()
@@ -233,9 +234,10 @@ class Worker:
                     left = list(self.redis.queue.values())
                     erasures = sum(snapshot is None for snapshot in left)
                     log.warning(
-                        "stopping with %d Redis update(s) unwritten (%d of them erasures, "
-                        "whose hashes stay until their TTL): once Redis is up, run "
-                        "`touchpoint redis rebuild` to write them from the scores topic",
+                        "stopping with %d Redis update(s) unwritten (%d of them erasures): "
+                        "the next worker to recover these partitions reconciles Redis "
+                        "with its table; if none will run, `touchpoint redis rebuild` "
+                        "writes them from the scores topic once Redis is up",
                         len(left),
                         erasures,
                     )

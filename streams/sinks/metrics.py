@@ -83,6 +83,7 @@ class WorkerMetrics:
     consumer_lag_records: Gauge
     consumer_waiting_seconds: Gauge
     consumer_stuck_partitions: Gauge
+    consumer_stuck_after_seconds: Gauge
     table_customers: Gauge
     state_bytes: Gauge
     redis_writebehind_queue: Gauge
@@ -291,6 +292,11 @@ def create_worker_metrics(
             "cx_consumer_stuck_partitions",
             "Assigned partitions whose records have waited TOUCHPOINT_STUCK_AFTER_SECONDS or "
             "more with the position unmoved (the worker is stuck when > 0).",
+            registry=r,
+        ),
+        consumer_stuck_after_seconds=Gauge(
+            "cx_consumer_stuck_after_seconds",
+            "TOUCHPOINT_STUCK_AFTER_SECONDS of this worker (0: never judged stuck).",
             registry=r,
         ),
         table_customers=Gauge(

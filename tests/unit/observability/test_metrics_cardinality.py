@@ -28,6 +28,7 @@ CONTRACT_WORKER = {
     "cx_consumer_lag_records": ("topic", "partition"),
     "cx_consumer_waiting_seconds": ("topic", "partition"),
     "cx_consumer_stuck_partitions": (),
+    "cx_consumer_stuck_after_seconds": (),
     "cx_table_customers": (),
     "cx_state_bytes": (),
     "cx_redis_writebehind_queue": (),
