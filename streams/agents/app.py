@@ -36,7 +36,7 @@ from streams.agents.progress import ProgressMonitor, probe_records
 from streams.agents.publish import Publisher
 from streams.agents.records import InRecord, partition_of
 from streams.agents.redis_reconcile import RedisReconciler
-from streams.agents.rewind import RewindingTransport
+from streams.agents.rewind import HANDLED_ATTR, RewindingTransport
 from streams.agents.stopping import exit_hard_after, release_unacked
 from streams.agents.table_store import TableStore
 from streams.agents.watchdog import PartitionProgress, ProgressWatchdog
@@ -109,6 +109,10 @@ class Worker:
         self.app = faust.App(settings.app_id, **faust_settings(settings))
         # Before anything creates the transport (the table and topics below do): see rewind.py.
         self.app.transport = RewindingTransport(self.app.conf.broker_consumer, self.app)
+        # Next offset to handle per partition, kept across rebalances (unlike next_offsets):
+        # where the rewinding consumer goes back to when nothing was committed yet.
+        self.handled: dict[tuple[str, int], int] = {}
+        setattr(self.app, HANDLED_ATTR, self.handled)
         self.table = self.app.Table(
             TABLE_NAME,
             # bytes types select the raw codec for the changelog: keys are the utf-8
@@ -264,7 +268,9 @@ class Worker:
         self.metrics.table_customers.set(self.customers)
         self.metrics.state_bytes.set(self.state_bytes)
         for r in records:
-            self.next_offsets[(r.topic, r.partition)] = r.offset + 1
+            self.next_offsets[(r.topic, r.partition)] = self.handled[(r.topic, r.partition)] = (
+                r.offset + 1
+            )
 
     async def _send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None

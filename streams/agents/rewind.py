@@ -16,8 +16,9 @@ fetches nothing, with no error (seen after a restart with an uncommitted
 backlog and a short changelog recovery).
 
 :class:`RewindingConsumer` seeks those partitions (stream topics, not changelogs)
-to offset 0, the start of the log; aiokafka moves an offset that retention has
-removed to the earliest one. It is where aiokafka starts an uncommitted partition
+to the first offset this process has not handled (offset 0, the start of the log,
+when it handled none); aiokafka moves an offset that retention has removed to the
+earliest one. It is where aiokafka starts an uncommitted partition
 on assignment anyway with ``auto_offset_reset="earliest"``, so nothing more is
 delivered twice than after any rebalance.
 """
@@ -29,6 +30,10 @@ from collections.abc import Mapping
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+HANDLED_ATTR = "touchpoint_handled_offsets"
+"""The app attribute holding ``(topic, partition) -> next offset to handle`` of what this
+process handled (kept across rebalances; set by the worker)."""
+
 
 class RewindingConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer; its seek after a rebalance also rewinds the stream
@@ -37,11 +42,14 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         if self.app.conf.consumer_auto_offset_reset == "earliest":
+            handled: Mapping[tuple[str, int], int] = getattr(self.app, HANDLED_ATTR, {})
             for tp, offset in committed.items():
                 if not offset and not self._is_changelog_tp(tp):
-                    # aiokafka did not seek it (None or 0). The seek is synchronous: no
-                    # fetch can land and be dropped between it and the flow resuming.
-                    await self.seek(tp, 0)
+                    # aiokafka did not seek it (None or 0). Go back to the first record this
+                    # process has not handled (0 if none): not further, or a rebalance before
+                    # the first commit would hand every handled record over again. The seek
+                    # is synchronous: no fetch can land and be dropped before the flow resumes.
+                    await self.seek(tp, handled.get((tp.topic, tp.partition), 0))
         return committed
 
 

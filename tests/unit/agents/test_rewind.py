@@ -13,19 +13,26 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from streams.agents.app import Worker
-from streams.agents.rewind import RewindingConsumer
+from streams.agents.rewind import HANDLED_ATTR, RewindingConsumer
 from streams.settings import Settings
 
 STREAM, CHANGELOG = "cx.touchpoints", "app-customer-state-changelog"
 
 
-def consumer(monkeypatch: pytest.MonkeyPatch, committed: dict[TP, int | None], reset: str) -> Any:
+def consumer(
+    monkeypatch: pytest.MonkeyPatch,
+    committed: dict[TP, int | None],
+    reset: str,
+    handled: dict[tuple[str, int], int] | None = None,
+) -> Any:
     async def aiokafka_seek(self: Any) -> dict[TP, int | None]:
         return committed  # what aiokafka found (it seeks only offsets > 0 itself)
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", aiokafka_seek)
     c = object.__new__(RewindingConsumer)
     c.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset))  # type: ignore[assignment]
+    if handled is not None:
+        setattr(c.app, HANDLED_ATTR, handled)
     c.sought = []  # type: ignore[attr-defined]
 
     async def seek(tp: TP, offset: int) -> None:
@@ -57,3 +64,19 @@ def test_the_worker_uses_the_rewinding_consumer() -> None:
     settings = Settings.from_env({"TOUCHPOINT_STORE": "memory://", "TOUCHPOINT_APP_ID": "unit"})
     worker = Worker(settings, registry=CollectorRegistry(), redis_client=object())
     assert worker.app.transport.Consumer is RewindingConsumer
+
+
+async def test_a_rebalance_before_the_first_commit_goes_back_only_to_what_was_not_handled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rewinding to 0 there handed every record handled so far over again."""
+    committed = {TP(STREAM, 0): None, TP(STREAM, 1): None}
+    c = consumer(monkeypatch, committed, "earliest", handled={(STREAM, 0): 120})
+    await c.seek_to_committed()
+    assert sorted(c.sought) == [(TP(STREAM, 0), 120), (TP(STREAM, 1), 0)]
+
+
+def test_the_worker_shares_what_it_handled_with_the_consumer() -> None:
+    settings = Settings.from_env({"TOUCHPOINT_STORE": "memory://", "TOUCHPOINT_APP_ID": "unit"})
+    worker = Worker(settings, registry=CollectorRegistry(), redis_client=object())
+    assert getattr(worker.app, HANDLED_ATTR) is worker.handled
