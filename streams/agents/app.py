@@ -172,7 +172,7 @@ class Worker:
             ProgressWatchdog(settings.stuck_after_seconds),
             recovered=lambda: self.recovered(),
             on_stuck=self.stop_stuck,
-            publish_failing_since=lambda: self.publisher.failing_since,
+            publishing_since=lambda: self.publisher.publishing_since,
             probe=functools.partial(probe_records, settings.broker_list),
         )
         self.metrics.consumer_stuck_after_seconds.set(settings.stuck_after_seconds)
@@ -250,7 +250,15 @@ class Worker:
         @self.table.on_recover
         async def rebuild_deadlines() -> None:
             owned_customers = self.rebuild_from_table()
-            self.reconciler.start(self.assigned_partitions(), owned_customers)
+            self.reconciler.start(
+                self.assigned_partitions(),
+                owned_customers,
+                ready=self.recovered,
+                assignment=lambda: (
+                    self.app.consumer_generation_id,
+                    self.app.rebalancing_count,
+                ),
+            )
 
         from streams.agents.web import register_views
 

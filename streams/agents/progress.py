@@ -38,8 +38,8 @@ Probe = Callable[[str, int, int, int], Awaitable[bool | None]]
 class ProgressMonitor:
     """Lag, waiting time and the stuck verdict of one worker (see the module docstring).
 
-    Two more ways to be stuck than the watchdog's: a batch whose publishing has failed
-    for ``stuck_after`` (``publish_failing_since``), judged even during a rebalance,
+    Two more ways to be stuck than the watchdog's: a batch still not published after
+    ``stuck_after`` (``publishing_since``: its attempts fail or hang), judged even during a rebalance,
     when Faust waits for that batch forever and positions cannot be judged; and before
     a partition is called stuck, ``probe`` makes sure records really wait there: the
     offsets up to the end may hold no record at all (a transaction's commit marker
@@ -56,7 +56,7 @@ class ProgressMonitor:
         *,
         recovered: Callable[[], bool],
         on_stuck: Callable[[list[PartitionProgress]], None] = lambda stuck: None,
-        publish_failing_since: Callable[[], float | None] = lambda: None,
+        publishing_since: Callable[[], float | None] = lambda: None,
         probe: Probe | None = None,
     ) -> None:
         self.app = app
@@ -66,7 +66,7 @@ class ProgressMonitor:
         self.watchdog = watchdog
         self.recovered = recovered
         self.on_stuck = on_stuck
-        self.publish_failing_since = publish_failing_since
+        self.publishing_since = publishing_since
         self.probe = probe
         self.reported = False  # on_stuck is called once per stuck spell
         self.publish_stuck_seconds: float | None = None  # set while publishing is stuck
@@ -83,13 +83,13 @@ class ProgressMonitor:
 
     async def check(self, now: float) -> list[PartitionProgress]:
         """One look at every assigned partition; returns the stuck ones. ``now`` must come
-        from the clock ``publish_failing_since`` uses (monotonic in the worker)."""
+        from the clock ``publishing_since`` uses (monotonic in the worker)."""
         await self._look(now)
         stuck = await self._confirmed(self.watchdog.stuck)
-        since = self.publish_failing_since()
+        since = self.publishing_since()
         limit = self.watchdog.stuck_after
-        failing = None if since is None else now - since
-        self.publish_stuck_seconds = failing if limit > 0 and failing and failing >= limit else None
+        busy = None if since is None else now - since
+        self.publish_stuck_seconds = busy if limit > 0 and busy and busy >= limit else None
         self.metrics.consumer_stuck_partitions.set(len(stuck))
         if not stuck and self.publish_stuck_seconds is None:
             self.reported = False
@@ -97,7 +97,9 @@ class ProgressMonitor:
             self.reported = True
             what = [p.describe() for p in stuck]
             if self.publish_stuck_seconds is not None:
-                what.append(f"a batch has failed to publish for {self.publish_stuck_seconds:.0f} s")
+                what.append(
+                    f"a batch has not been published for {self.publish_stuck_seconds:.0f} s"
+                )
             log.error(
                 "the worker is stuck: %s. Records wait and the worker's position has not "
                 "moved for %.0f s or more (TOUCHPOINT_STUCK_AFTER_SECONDS); see "

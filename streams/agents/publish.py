@@ -92,14 +92,17 @@ class Publisher:
         self.stop_check = stop_check  # a pause looks at ``stopping`` this often (seconds)
         self.failures = 0  # failed attempts since the worker started
         self.clock = clock
-        # When the batch being published first failed (``clock`` time); None while none
-        # fails. The progress monitor reads it: a batch failing that long is stuck.
-        self.failing_since: float | None = None
+        # When publishing the current batch began (``clock`` time); None between batches.
+        # The progress monitor reads it: a batch neither published nor given up for that
+        # long is stuck, whether its attempts fail or hang (Faust's producer may wait 20
+        # minutes for an acknowledgement before an attempt fails).
+        self.publishing_since: float | None = None
 
     async def publish(self, result: BatchResult) -> int:
         """Apply ``result``, trying again until it succeeds; the number of attempts."""
         attempts = 0
         delay = self.retry_initial
+        self.publishing_since = self.clock()
         while True:
             attempts += 1
             try:
@@ -107,8 +110,6 @@ class Publisher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 (any producer failure: retry, never skip)
-                if self.failing_since is None:
-                    self.failing_since = self.clock()
                 self.failures += 1
                 self.on_failure()
                 log.warning(
@@ -130,7 +131,7 @@ class Publisher:
                     ) from exc
                 delay = min(self.retry_max, delay * 2)
                 continue
-            self.failing_since = None
+            self.publishing_since = None
             if attempts > 1:
                 log.info("publishing the batch succeeded after %d attempts", attempts)
             return attempts

@@ -11,6 +11,9 @@ with the table for the partitions it now owns (:class:`RedisReconciler`):
 1. **Deletes.** ``SCAN`` of ``<prefix>:score:*``: a key whose customer belongs to
    an owned partition but has no state in the table is an erasure whose tombstone
    was lost (or a hash nobody should serve): a tombstone goes to the write-behind.
+   Only when there are few (at most :data:`MAX_DELETES` in a pass): many such keys
+   mean the table is not the whole truth (a new deployment sharing the topic
+   prefix, or a table still being rebuilt), and deleting would empty Redis.
 2. **Writes.** The ``snapshot`` field of every owned customer's hash (pipelined
    ``HGET`` in chunks): a hash that is missing, unreadable, or differs from
    ``engine.snapshot(state)`` gets the snapshot offered to the write-behind,
@@ -34,7 +37,8 @@ write-behind evict a snapshot.
 A pass is a task of its own, yielding to the event loop after every slice, so
 event processing goes on. A new recovery or a revocation stops it (the next
 recovery starts a new one for the new assignment), and so does the worker's
-stop. When Redis cannot be reached the pass waits and tries the same step again
+stop; and before every slice it asks whether the assignment it started with
+still holds (no rebalance under way, the same consumer generation), and ends if not. When Redis cannot be reached the pass waits and tries the same step again
 (1 s doubling to 60 s), logging once per outage and counting each failure in
 ``cx_redis_reconcile_failures_total``.
 """
@@ -67,6 +71,7 @@ Snapshot = dict[str, Any]
 Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
 
 READ_CHUNK = 500  # hashes read per pipelined round trip
+MAX_DELETES = 1000  # more orphans than this in one pass: none is deleted (see _delete_orphans)
 SLICE = 20  # customers decided (and offered) between two yields to the event loop
 SCAN_COUNT = 1000  # the COUNT hint of each SCAN call
 _GLOB_SPECIAL = frozenset("*?[]\\")
@@ -160,6 +165,7 @@ class ReconcileReport:
     failures: int = 0
     seconds: float = 0.0
     done: bool = False
+    deletes_withheld: bool = False  # too many orphans: none deleted
 
     def summary(self) -> str:
         return (
@@ -169,6 +175,10 @@ class ReconcileReport:
             f"keys scanned), {self.expired} left to expire, {self.not_hashes} keys that are "
             f"not hashes left alone, {self.failures} Redis failures"
         )
+
+
+class PassOutdated(Exception):  # noqa: N818 (control flow inside a pass, never escapes it)
+    """The assignment changed under a running pass."""
 
 
 class RedisReconciler:
@@ -206,14 +216,31 @@ class RedisReconciler:
         self.backoff_max = backoff_max
         self.task: asyncio.Future[Any] | None = None
         self._redis_down = False  # logged once per outage
+        self.ready: Callable[[], bool] = lambda: True
+        self.assignment: Callable[[], object] = lambda: None
+        self._noted: object = None  # assignment() when the pass began
+        self.max_deletes = MAX_DELETES
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self, owned: Iterable[int], customer_ids: Sequence[str]) -> None:
+    def start(
+        self,
+        owned: Iterable[int],
+        customer_ids: Sequence[str],
+        *,
+        ready: Callable[[], bool] = lambda: True,
+        assignment: Callable[[], object] = lambda: None,
+    ) -> None:
         """Reconcile Redis for ``owned`` partitions, whose customers are ``customer_ids``
-        (from the recovery scan); a pass still running is stopped first."""
+        (from the recovery scan); a pass still running is stopped first.
+
+        The pass waits until ``ready()`` (recovery done, no rebalance under way), notes
+        ``assignment()`` (e.g. the consumer generation and rebalance count), and ends
+        before any slice where either changed: the partitions may be another's by then.
+        """
         self.stop()
         partitions = frozenset(owned)
         if partitions:
+            self.ready, self.assignment = ready, assignment
             # Spawned from an empty context: the pass must not inherit a stream's current
             # event, which would make a table read look at that event's partition only.
             job = self.reconcile(partitions, customer_ids)
@@ -234,8 +261,17 @@ class RedisReconciler:
         report = ReconcileReport(partitions=sorted(owned), customers=len(customer_ids))
         started = time.monotonic()
         try:
+            while not self.ready():
+                await asyncio.sleep(self.poll_interval)
+            self._noted = self.assignment()
             await self._delete_orphans(owned, report)
             await self._rewrite_stale(customer_ids, report)
+        except PassOutdated:
+            log.info(
+                "Redis reconciliation of partitions %s ended: the assignment changed (it "
+                "starts again after the next recovery)", report.partitions,
+            )  # fmt: skip
+            return report
         except asyncio.CancelledError:
             log.info(
                 "Redis reconciliation of partitions %s stopped (rebalance or shutdown) after "
@@ -257,19 +293,38 @@ class RedisReconciler:
 
     # -- the two steps ---------------------------------------------------------------------------
     async def _delete_orphans(self, owned: frozenset[int], report: ReconcileReport) -> None:
+        """Find every orphan first; delete only if there are few. Many orphans mean the
+        table is not the whole truth (a new deployment sharing the topic prefix, a table
+        still being rebuilt), not lost tombstones: deleting would empty Redis."""
         prefix = self.writer.prefix
         scan = functools.partial(
             self.writer.client.scan, match=scan_pattern(prefix), count=SCAN_COUNT
         )
         cursor: int = 0
+        orphans: list[str] = []
         while True:
             cursor, keys = await self._redis(functools.partial(scan, cursor), report)
             report.keys_scanned += len(keys)
             ids = (customer_of_key(key, prefix) for key in keys)
-            mine = [c for c in ids if c is not None and partition_of(c, self.partitions) in owned]
-            await self._offer_in_slices(mine, lambda part: self._deletes(part, owned, report))
-            if int(cursor) == 0:
+            for cid in ids:
+                if cid is None or partition_of(cid, self.partitions) not in owned:
+                    continue
+                if self.lookup(cid) is None and not self._queued(cid):
+                    orphans.append(cid)
+            if len(orphans) > self.max_deletes:
+                report.deletes_withheld = True
+                log.warning(
+                    "Redis holds more than %d score hashes of customers this worker's table "
+                    "does not know (partitions %s): not deleting them (a new deployment "
+                    "sharing the topic prefix, or a table still being rebuilt?). If they are "
+                    "erased customers, `touchpoint redis rebuild` removes them",
+                    self.max_deletes, report.partitions,
+                )  # fmt: skip
                 return
+            if int(cursor) == 0:
+                break
+            await asyncio.sleep(0)
+        await self._offer_in_slices(orphans, lambda part: self._deletes(part, owned, report))
 
     async def _rewrite_stale(self, customer_ids: Sequence[str], report: ReconcileReport) -> None:
         for chunk in chunked(customer_ids, self.read_chunk):
@@ -337,6 +392,8 @@ class RedisReconciler:
         """Decide and offer ``items`` a slice at a time, each once the queue has room."""
         for part in chunked(items, self.slice_size):
             await self._room()
+            if not self.ready() or self.assignment() != self._noted:
+                raise PassOutdated
             updates = decide(part)  # synchronous: the table and the queue as they are now
             if updates:
                 self.writer.offer(updates)

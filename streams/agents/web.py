@@ -80,7 +80,7 @@ def register_views(worker: Worker) -> None:
         return view.json(
             {
                 "status": "stuck",
-                "publish_failing_seconds": progress.publish_stuck_seconds,
+                "publishing_seconds": progress.publish_stuck_seconds,
                 "stuck": [
                     {
                         "topic": p.topic,

@@ -156,7 +156,7 @@ def test_an_operator_stop_of_a_worker_trapped_in_a_rebalance_ends_promptly(
              lambda: "wait_empty: Waiting for tasks" in worker.log.read_text(),
              timeout=60, log=worker.log)  # fmt: skip
     status, body = worker.get("/healthz")  # the failing publish is judged even now
-    assert status == 503 and body["publish_failing_seconds"] >= float(STUCK_AFTER), body
+    assert status == 503 and body["publishing_seconds"] >= float(STUCK_AFTER), body
 
     proc = worker.proc
     assert proc is not None

@@ -147,7 +147,7 @@ async def test_a_batch_failing_to_publish_is_stuck_even_during_a_rebalance() -> 
     then, so the failing publish is (a worker trapped there answered 200 forever)."""
     h = Harness(Consumer({P0: 100}), stuck_after=60)
     failing: list[float | None] = [None]
-    h.monitor.publish_failing_since = lambda: failing[0]
+    h.monitor.publishing_since = lambda: failing[0]
     h.app.rebalancing = True
     assert await h.monitor.check(1000.0) == [] and not h.monitor.is_stuck
     failing[0] = 1000.0

@@ -174,3 +174,24 @@ async def test_a_stopping_worker_abandons_a_failing_batch_unacknowledged() -> No
     assert sleeps == [0.25, 0.25, 0.25]  # the 30 s pause was cut short
     assert pub.failures == 1
     assert store.data == {} and journal.steps == []  # nothing of the batch was written
+
+
+async def test_publishing_since_covers_a_hanging_attempt_and_clears_on_success() -> None:
+    """The progress monitor judges a batch by how long it has been publishing: an attempt
+    that hangs (no acknowledgement) counts as much as one that fails."""
+    journal = Journal()
+    release = asyncio.Event()
+    real_send = journal.send
+
+    async def hanging(*args: Any) -> asyncio.Future[Any]:
+        await release.wait()
+        return await real_send(*args)
+
+    pub = Publisher(hanging, FakeStore(journal), FakeSnapshots(journal), clock=lambda: 42.0)
+    assert pub.publishing_since is None
+    task = asyncio.ensure_future(pub.publish(result()))
+    await asyncio.sleep(0.01)
+    assert pub.publishing_since == 42.0 and pub.failures == 0  # hanging, not failed
+    release.set()
+    assert await task == 1
+    assert pub.publishing_since is None

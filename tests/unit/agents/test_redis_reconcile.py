@@ -462,3 +462,44 @@ async def test_a_key_that_is_not_a_hash_is_left_alone_and_the_pass_goes_on() -> 
     assert report.done and report.not_hashes == 1 and report.written == 1 and report.failures == 0
     assert s.writer.is_missing(s.writer.pending(odd))  # writing it would fail every time
     assert s.writer.pending(fine) == ENGINE.snapshot(state_of(fine, 300))
+
+
+async def test_many_hashes_unknown_to_the_table_are_not_deleted() -> None:
+    """A new deployment sharing the topic prefix starts with an empty table: its first pass
+    must not empty Redis of the hashes the other deployment serves."""
+    s = Setup()
+    s.reconciler.max_deletes = 5
+    owned = {0, 1, 2}
+    for cid in customers_on(owned, 6, "served"):
+        store_hash(s.client, cid, {"customer_id": cid})
+    report = await s.reconciler.reconcile(frozenset(owned), [])
+    assert await s.writer.drain(timeout=5)
+    assert s.client.deleted == [] and report.deleted == 0 and report.deletes_withheld
+
+
+async def test_a_pass_waits_for_the_end_of_recovery_and_ends_once_its_assignment_changes() -> None:
+    """A rebalance after the recovery: the partitions may be another worker's by now (their
+    table closed here), so nothing more is decided."""
+    s = Setup(slice_size=1)
+    owned = {0, 1, 2}
+    ids = customers_on(owned, 4, "c")
+    for cid in ids:
+        s.hold(state_of(cid, 900))
+    recovered, generation, looks = False, 7, []
+
+    def assignment() -> int:
+        nonlocal generation
+        looks.append(generation)
+        if len(looks) == 4:  # noted at the start, then two slices, then a rebalance
+            generation = 8
+        return generation
+
+    s.reconciler.start(owned, ids, ready=lambda: recovered, assignment=assignment)
+    assert s.reconciler.task is not None
+    await asyncio.sleep(0.3)
+    assert looks == [] and s.client.written == []  # still recovering: nothing decided
+    recovered = True
+    report = await s.reconciler.task
+    assert await s.writer.drain(timeout=5)
+    assert report.written == 2 and not report.done
+    assert len(s.client.written) == 2
