@@ -277,7 +277,10 @@ PROFILE_PARTS = (
     ("process_events, the rest (_to_record, bind, ...)", "Worker.process_events"),
     ("acks (Stream.ack)", "Stream.ack"),
     ("Faust stream iteration under EventBatcher._drain", "EventBatcher._drain"),
-    ("Faust fetch loop (Consumer._drain_messages, wait_first)", "Consumer._drain_messages"),
+    (
+        "Faust fetch loop (_drain_messages: wait_first, inline deliveries)",
+        "Consumer._drain_messages",
+    ),
     ("Faust conductor on_message tasks", "Conductor._compile_message_handler.<locals>.on_message"),
     ("Event.wait tasks (wait_first's)", "Event.wait"),
     ("Redis write-behind", "RedisWriteBehind.run"),
