@@ -275,10 +275,9 @@ class Worker:
         self.state_bytes += result.state_bytes_delta
         self.metrics.table_customers.set(self.customers)
         self.metrics.state_bytes.set(self.state_bytes)
-        for r in records:
-            self.next_offsets[(r.topic, r.partition)] = self.handled[(r.topic, r.partition)] = (
-                r.offset + 1
-            )
+        positions = {(r.topic, r.partition): r.offset + 1 for r in records}  # the last wins
+        self.next_offsets.update(positions)
+        self.handled.update(positions)
 
     async def _send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None

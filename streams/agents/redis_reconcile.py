@@ -306,11 +306,7 @@ class RedisReconciler:
             cursor, keys = await self._redis(functools.partial(scan, cursor), report)
             report.keys_scanned += len(keys)
             ids = (customer_of_key(key, prefix) for key in keys)
-            for cid in ids:
-                if cid is None or partition_of(cid, self.partitions) not in owned:
-                    continue
-                if self.lookup(cid) is None and not self._queued(cid):
-                    orphans.append(cid)
+            orphans.extend(c for c in ids if c is not None and self._is_orphan(c, owned))
             if len(orphans) > self.max_deletes:
                 report.deletes_withheld = True
                 log.warning(
@@ -336,17 +332,22 @@ class RedisReconciler:
     def _queued(self, customer_id: str) -> bool:
         return not self.writer.is_missing(self.writer.pending(customer_id))
 
+    def _is_orphan(self, customer_id: str, owned: frozenset[int]) -> bool:
+        if partition_of(customer_id, self.partitions) not in owned:
+            return False  # another worker's: not even a table read
+        # queued: a tombstone queued already, or a newer snapshot
+        return is_orphan(
+            customer_id, owned=owned, partitions=self.partitions,
+            has_state=self.lookup(customer_id) is not None, queued=self._queued(customer_id),
+        )  # fmt: skip
+
     def _deletes(
         self, customer_ids: Sequence[str], owned: frozenset[int], report: ReconcileReport
     ) -> dict[str, Snapshot | None]:
-        doomed: dict[str, Snapshot | None] = {}
-        for cid in customer_ids:
-            has_state = self.lookup(cid) is not None
-            queued = self._queued(cid)  # a tombstone queued already, or a new snapshot
-            if is_orphan(
-                cid, owned=owned, partitions=self.partitions, has_state=has_state, queued=queued
-            ):
-                doomed[cid] = None
+        # Judged again at the offer: the customer may have state or a queued write by now.
+        doomed: dict[str, Snapshot | None] = {
+            cid: None for cid in customer_ids if self._is_orphan(cid, owned)
+        }
         if doomed:
             report.deleted += len(doomed)
             self.metrics.count_reconciled("deleted", len(doomed))
